@@ -1,0 +1,43 @@
+// pybind11 glue for zsnas._kernels: raw pointers and stream handles in, nothing torch-specific.
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+
+#include "../kernels/cpu/abs_diff_sum.h"
+
+namespace py = pybind11;
+using namespace zsnas::kernels;
+
+namespace {
+template <typename T>
+T* ptr(std::uintptr_t p) { return reinterpret_cast<T*>(p); }
+}  // namespace
+
+PYBIND11_MODULE(_kernels, m) {
+  m.doc() = "zsnas fused numeric kernels over raw buffers (CPU and, when compiled, CUDA)";
+#ifdef ZSNAS_WITH_CUDA
+  m.attr("cuda_compiled") = true;
+  m.attr("cuda_archs") = ZSNAS_CUDA_ARCHS;
+#else
+  m.attr("cuda_compiled") = false;
+  m.attr("cuda_archs") = "";
+#endif
+  m.def(
+      "abs_diff_sum_cpu",
+      [](std::uintptr_t a, std::uintptr_t b, std::uintptr_t out, long long rows, long long cols) {
+        py::gil_scoped_release release;
+        abs_diff_sum_cpu(ptr<const float>(a), ptr<const float>(b), ptr<double>(out), rows, cols);
+      },
+      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("rows"), py::arg("cols"),
+      "out[i] = sum_j |a[i,j]-b[i,j]| for contiguous float32 a, b (rows x cols) into float64 out");
+#ifdef ZSNAS_WITH_CUDA
+  m.def(
+      "abs_diff_sum_cuda",
+      [](std::uintptr_t a, std::uintptr_t b, std::uintptr_t out, long long rows, long long cols, std::uintptr_t stream) {
+        abs_diff_sum_cuda(ptr<const float>(a), ptr<const float>(b), ptr<double>(out), rows, cols,
+                          reinterpret_cast<void*>(stream));
+      },
+      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("rows"), py::arg("cols"), py::arg("stream"),
+      "CUDA twin of abs_diff_sum_cpu; device pointers and a cudaStream_t handle");
+#endif
+}

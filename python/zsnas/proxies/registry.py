@@ -1,0 +1,111 @@
+"""Proxy registry: every zero-cost proxy is a function registered under a name.
+
+A proxy is a pure function of (context) -> ProxyResult. The context says how to build a
+fresh copy of the network (with or without residual links), on which device, at which
+resolution, with which seed. Users extend zsnas with their own proxy in a few lines:
+
+    @zsnas.proxies.register_proxy("my_proxy")
+    def my_proxy(ctx):
+        model = ctx.build(residual=True).to(ctx.device)
+        x = ctx.randn(ctx.batch_size, 3, ctx.resolution, ctx.resolution)
+        return float(model(x).abs().mean())
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
+
+import torch
+
+
+@dataclass
+class ProxyResult:
+    """Value of one proxy on one network. `value` is oriented higher-is-better."""
+
+    name: str
+    value: float
+    sub_scores: Dict[str, float] = field(default_factory=dict)
+    degenerate: int = 0  # how many features/pairs hit a documented degenerate case
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ProxyContext:
+    """Everything a proxy needs to evaluate one network."""
+
+    build: Callable[..., torch.nn.Module]  # build(residual: bool = True) -> fresh nn.Module (CPU)
+    resolution: int = 32
+    batch_size: int = 64
+    repeats: int = 1
+    device: torch.device = torch.device("cpu")
+    seed: int = 0
+    num_classes: int = 10
+    in_channels: int = 3
+    flops: Optional[float] = None  # conv+linear MACs at `resolution`, when known
+    params: Optional[int] = None  # exact parameter count, when known
+
+    def generator(self, salt: int = 0) -> torch.Generator:
+        """A generator on ctx.device seeded from (seed, salt): proxies never touch the global RNG."""
+        g = torch.Generator(device=self.device)
+        g.manual_seed((self.seed * 1_000_003 + salt) % (2**63))
+        return g
+
+    def randn(self, *shape, generator: Optional[torch.Generator] = None, dtype=torch.float32):
+        g = generator if generator is not None else self.generator()
+        return torch.randn(*shape, generator=g, device=self.device, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    name: str
+    fn: Callable[[ProxyContext], "ProxyResult | float"]
+    needs_residual: bool = True  # informational: which variant the proxy builds by default
+    description: str = ""
+
+
+_REGISTRY: Dict[str, ProxySpec] = {}
+
+
+def register_proxy(name: str, *, description: str = "", needs_residual: bool = True):
+    """Decorator registering `fn(ctx) -> ProxyResult | float` under `name`."""
+
+    def deco(fn):
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise ValueError(f"proxy {name!r} is already registered")
+        _REGISTRY[name] = ProxySpec(name, fn, needs_residual, description or (fn.__doc__ or "").strip())
+        return fn
+
+    return deco
+
+
+def get_proxy(name: str) -> ProxySpec:
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown proxy {name!r}; registered proxies: {known}")
+    return _REGISTRY[name]
+
+
+def available_proxies() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def run_proxy(name: str, ctx: ProxyContext) -> ProxyResult:
+    """Run one registered proxy, timing it and normalising its return value."""
+    import time
+
+    spec = get_proxy(name)
+    t0 = time.perf_counter()
+    out = spec.fn(ctx)
+    dt = time.perf_counter() - t0
+    if not isinstance(out, ProxyResult):
+        out = ProxyResult(name=name, value=float(out))
+    out.name = name
+    out.seconds = dt
+    if isinstance(out.value, float) and math.isnan(out.value):
+        raise FloatingPointError(f"proxy {name!r} produced NaN")
+    return out
