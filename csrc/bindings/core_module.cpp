@@ -5,4 +5,5 @@
 PYBIND11_MODULE(_core, m) {
   m.doc() = "zsnas core: architecture IR, counting, search spaces and evolution engine (no torch)";
   zsnas::bind_arch(m);
+  zsnas::bind_spaces(m);
 }
