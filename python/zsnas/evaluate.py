@@ -1,0 +1,638 @@
+"""Benchmark zero-cost proxies against a table of trained accuracies (e.g. NAS-Bench-201).
+
+* :func:`correlations` -- Kendall τ, Spearman ρ, τ within the top 5 % / 20 % by accuracy and
+  the mean best-rank (mBR, REFERENCE.md §8) of one proxy's scores.
+* :func:`evaluate` -- scores every architecture of a CSV with a list of registered proxies (and
+  rank aggregations of them), in parallel worker processes, resumably, then writes
+  ``scores.jsonl`` (one line per architecture, appended as it finishes), ``table.csv``,
+  ``results.json`` and one scatter plot per proxy into ``out``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import multiprocessing as mp
+import os
+import re
+import time
+import warnings
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from scipy import stats
+
+TOP_FRACTIONS = (0.05, 0.20)
+DEFAULT_BUDGETS = 10  # mBR: this many FLOPs budgets at evenly spaced quantiles
+
+# Proxy modules imported in every worker so their proxies are registered there.
+PROXY_MODULES = ("zsnas.proxies.classic", "zsnas.proxies.zen", "zsnas.proxies.az")
+
+
+# --------------------------------------------------------------------------------------------
+# correlations
+# --------------------------------------------------------------------------------------------
+
+def _clean(x) -> Optional[float]:
+    """JSON-safe float: NaN -> None."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _as_array(values) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def default_budgets(flops: Sequence[float], m: int = DEFAULT_BUDGETS) -> List[float]:
+    """``m`` FLOPs budgets at the quantiles k/m, k = 1..m, of ``flops`` (linear interpolation):
+    the tightest lets about 1/m of the candidates through, the last is unconstrained."""
+    f = _as_array(flops)
+    f = f[np.isfinite(f)]
+    if len(f) == 0:
+        raise ValueError("default_budgets: no finite FLOPs value")
+    return [float(q) for q in np.quantile(f, [k / m for k in range(1, m + 1)])]
+
+
+def mean_best_rank(scores, accuracies, flops, budgets: Optional[Sequence[float]] = None) -> Optional[float]:
+    """mBR = Σ_s r_s / (M·N) (REFERENCE.md §8); lower is better, 0 = always the best pick.
+
+    For each budget s the proxy picks the highest-scoring candidate with FLOPs <= s; r_s is
+    the true rank (0 = best accuracy) of that pick among the candidates meeting the budget
+    (so a perfect proxy scores 0 under every budget). When several candidates tie for the
+    highest score the pick is ambiguous and r_s is the mean rank over the tied ones. Rank =
+    the number of feasible candidates with a strictly higher accuracy. N = number of
+    candidates with a score; budgets that no candidate meets are skipped (M counts the rest).
+    Candidates with a missing (None/NaN) score or accuracy are left out.
+    """
+    s, a, f = _as_array(scores), _as_array(accuracies), _as_array(flops)
+    if not (len(s) == len(a) == len(f)):
+        raise ValueError(f"mean_best_rank: lengths differ (scores {len(s)}, accuracies {len(a)}, flops {len(f)})")
+    keep = ~(np.isnan(s) | np.isnan(a) | np.isnan(f))
+    s, a, f = s[keep], a[keep], f[keep]
+    n = len(s)
+    if n == 0:
+        return None
+    if budgets is None:
+        budgets = default_budgets(f)
+    total, m = 0.0, 0
+    for b in budgets:
+        feas = f <= b
+        if not feas.any():
+            continue
+        sf, af = s[feas], a[feas]
+        best = sf.max()
+        picks = np.flatnonzero(sf == best)
+        ranks = [(af > af[i]).sum() for i in picks]
+        total += float(np.mean(ranks))
+        m += 1
+    return total / (m * n) if m else None
+
+
+def correlations(scores, accuracies, flops=None, budgets=None) -> dict:
+    """Rank correlations of one proxy's ``scores`` (higher-is-better) with ``accuracies``.
+
+    Returns ``{"n", "kendall", "spearman", "kendall_top5", "kendall_top20", "mbr"}``:
+    Kendall τ-b and Spearman ρ (scipy) over the candidates whose score and accuracy are not
+    missing (None/NaN; ±inf scores are kept -- they rank last/first); ``kendall_topP`` = τ over
+    the ceil(P·n) most accurate of those (ties in accuracy broken by order); ``mbr`` =
+    :func:`mean_best_rank` over ``budgets`` (default :func:`default_budgets`, 10 quantiles),
+    None without ``flops``. An undefined correlation (fewer than 2 candidates, a constant
+    column) is None.
+    """
+    s, a = _as_array(scores), _as_array(accuracies)
+    if len(s) != len(a):
+        raise ValueError(f"correlations: {len(s)} scores but {len(a)} accuracies")
+    keep = ~(np.isnan(s) | np.isnan(a))
+    sk, ak = s[keep], a[keep]
+    n = int(keep.sum())
+
+    def tau(x, y):
+        if len(x) < 2:
+            return None
+        return _clean(stats.kendalltau(x, y).statistic)
+
+    out = {"n": n, "kendall": tau(sk, ak),
+           "spearman": _clean(stats.spearmanr(sk, ak).statistic) if n >= 2 else None}
+    order = np.argsort(-ak, kind="stable")
+    for frac in TOP_FRACTIONS:
+        top = order[: int(math.ceil(frac * n))]
+        out[f"kendall_top{int(round(frac * 100))}"] = tau(sk[top], ak[top])
+    out["mbr"] = None
+    if flops is not None:
+        out["mbr"] = _clean(mean_best_rank(s, a, flops, budgets))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# rank aggregation (AZ-NAS §5) of several proxies into one score
+# --------------------------------------------------------------------------------------------
+
+def _rank_aggregate_local(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Σ_M ln(rank_M(i)/m), ascending average ranks (REFERENCE.md §5)."""
+    m = len(columns[0])
+    total = np.zeros(m)
+    for col in columns:
+        total += np.log(stats.rankdata(col, method="average") / m)
+    return total
+
+
+def rank_aggregate_columns(columns: Sequence[Sequence[float]]) -> np.ndarray:
+    """Aggregate proxy columns (each oriented higher-is-better, same candidates, no NaN).
+
+    Uses ``zsnas.proxies.rank.rank_aggregate`` when it exists, else the same formula here.
+    """
+    cols = [np.asarray(c, dtype=np.float64) for c in columns]
+    try:
+        from .proxies.rank import rank_aggregate
+    except ImportError:
+        return _rank_aggregate_local(cols)
+    return np.asarray(rank_aggregate(np.stack(cols, axis=1)), dtype=np.float64)
+
+
+def _parse_aggregates(aggregate) -> List[Tuple[str, Tuple[str, ...]]]:
+    """"a+b+c" | ["a+b", "c+d"] | [["a", "b"]] -> [(name, members)]."""
+    if aggregate is None:
+        return []
+    if isinstance(aggregate, str):
+        aggregate = [aggregate]
+    out = []
+    for spec in aggregate:
+        members = tuple(p.strip() for p in (spec.split("+") if isinstance(spec, str) else spec) if p.strip())
+        if len(members) < 2:
+            raise ValueError(f"aggregate {spec!r} needs at least two proxies joined by '+'")
+        out.append(("+".join(members), members))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# reading the table
+# --------------------------------------------------------------------------------------------
+
+_ARCH_NAMES = ("arch_str", "arch", "arch_string", "structure", "structure_str", "genotype")
+_ID_NAMES = ("index", "id", "idx", "arch_index")
+
+
+def _find_column(header: Sequence[str], given: Optional[str], candidates: Iterable[str], what: str,
+                 contains: Optional[str] = None, required: bool = True) -> Optional[str]:
+    if given is not None:
+        if given not in header:
+            raise ValueError(f"{what} column {given!r} is not in the CSV header {list(header)}")
+        return given
+    lower = {h.lower(): h for h in header}
+    for c in candidates:
+        if c in lower:
+            return lower[c]
+    if contains is not None:
+        for h in header:
+            if contains in h.lower():
+                return h
+    if required:
+        raise ValueError(f"cannot find the {what} column in the CSV header {list(header)}; name it explicitly")
+    return None
+
+
+def _scaled(row: dict, col: Optional[str]) -> Optional[float]:
+    """A count column; names ending in _m / _M are millions, _g / _G billions."""
+    if col is None or row.get(col) in (None, ""):
+        return None
+    v = float(row[col])
+    low = col.lower()
+    if low.endswith("_m"):
+        v *= 1e6
+    elif low.endswith("_g"):
+        v *= 1e9
+    return v
+
+
+def read_table(csv_path: str, arch_column: Optional[str] = None, acc_column: Optional[str] = None,
+               limit: Optional[int] = None) -> List[dict]:
+    """Rows ``{"key", "arch", "accuracy", "params", "flops"}`` of an architecture table.
+
+    Columns are found by name unless given: arch = arch_str/arch/structure/... ; accuracy = the
+    first name containing "acc"; id = index/id (else the row number); params / FLOPs = the first
+    name containing "param" / "flops" (a ``_m`` suffix means millions). ``limit`` keeps the
+    first rows only.
+    """
+    with open(csv_path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        arch_c = _find_column(header, arch_column, _ARCH_NAMES, "architecture")
+        acc_c = _find_column(header, acc_column, (), "accuracy", contains="acc")
+        id_c = _find_column(header, None, _ID_NAMES, "id", required=False)
+        par_c = _find_column(header, None, (), "params", contains="param", required=False)
+        flo_c = _find_column(header, None, (), "flops", contains="flops", required=False)
+        rows, seen = [], set()
+        for i, r in enumerate(reader):
+            if limit is not None and len(rows) >= limit:
+                break
+            key = str(r[id_c]) if id_c else str(i)
+            if key in seen:
+                raise ValueError(f"{csv_path}: duplicate id {key!r} in column {id_c!r}")
+            seen.add(key)
+            acc = r.get(acc_c)
+            params = _scaled(r, par_c)
+            rows.append({"key": key, "arch": r[arch_c].strip(),
+                         "accuracy": float(acc) if acc not in (None, "") else None,
+                         "params": int(round(params)) if params is not None else None,
+                         "flops": _scaled(r, flo_c)})
+    if not rows:
+        raise ValueError(f"{csv_path}: no rows")
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# scoring one architecture (runs in the workers)
+# --------------------------------------------------------------------------------------------
+
+def build_network(arch: str, num_classes: int = 10, residual: bool = True):
+    """Default builder: NB201 arch strings ("|...") and ResNet names via ``zsnas.nn.named``,
+    anything else as a zsnas structure string."""
+    if arch.startswith("|") or arch.lower().startswith("resnet"):
+        from .nn.named import named_model
+
+        return named_model(arch, num_classes=num_classes, residual=residual)
+    from .nn import build_model
+
+    return build_model(arch, residual=residual, num_classes=num_classes)
+
+
+class _Builder:
+    """Picklable ``build(residual=True)`` for one architecture."""
+
+    def __init__(self, builder: Callable, arch: str, num_classes: int):
+        self.builder, self.arch, self.num_classes = builder, arch, num_classes
+
+    def __call__(self, residual: bool = True):
+        return self.builder(self.arch, num_classes=self.num_classes, residual=residual)
+
+
+def _import_proxy_modules(extra: Sequence[str] = ()) -> None:
+    import importlib
+
+    for name in PROXY_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # a proxy family not written / not installed: its names stay unknown
+        except Exception as e:  # noqa: BLE001 -- one broken family must not stop the others
+            warnings.warn(f"zsnas.evaluate: could not import {name}: {type(e).__name__}: {e}")
+    for name in extra:
+        importlib.import_module(name)  # the user's own proxies must import
+
+
+def _worker_init(threads: int, extra_imports: Sequence[str]) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _import_proxy_modules(extra_imports)
+
+
+def score_row(task: dict) -> dict:
+    """Score one table row with each requested proxy; a failure is recorded, never raised."""
+    import torch
+
+    from .proxies.registry import ProxyContext, run_proxy
+
+    s = task["settings"]
+    row = task["row"]
+    out = {"key": row["key"], "arch": row["arch"], "values": {}, "degenerate": {}, "seconds": {}, "errors": {}}
+    ctx = ProxyContext(
+        build=_Builder(s["builder"], row["arch"], s["num_classes"]),
+        resolution=s["resolution"], batch_size=s["batch_size"], device=torch.device(s["device"]),
+        seed=s["seed"], num_classes=s["num_classes"],
+        params=row["params"] if s["use_table_counts"] else None,
+        flops=row["flops"] if s["use_table_counts"] else None,
+    )
+    for name in task["proxies"]:
+        try:
+            r = run_proxy(name, ctx)
+            out["values"][name] = float(r.value)
+            out["degenerate"][name] = int(r.degenerate)
+            out["seconds"][name] = float(r.seconds)
+        except Exception as e:  # noqa: BLE001 -- a failed candidate is recorded, the run goes on
+            out["errors"][name] = f"{type(e).__name__}: {e}"
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the results file: one JSON line per finished row, appended atomically
+# --------------------------------------------------------------------------------------------
+
+def _json_float(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def _sanitize(obj):
+    """Replace non-finite floats by strings ("inf", "-inf", "nan") for strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_sanitize(v) for v in obj]
+    return _json_float(obj)
+
+
+def _from_json_float(v):
+    return float(v) if isinstance(v, str) else v
+
+
+def _load_scores(path: str) -> Dict[str, dict]:
+    """Merge every complete line of ``path`` by key; a torn last line (crash) is cut off."""
+    done: Dict[str, dict] = {}
+    if not os.path.exists(path):
+        return done
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+        data = data[:cut]
+    for line in data.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        cur = done.setdefault(r["key"], {"key": r["key"], "arch": r["arch"], "values": {},
+                                         "degenerate": {}, "seconds": {}, "errors": {}})
+        if cur["arch"] != r["arch"]:
+            raise ValueError(f"{path}: id {r['key']!r} was scored as {cur['arch']!r} and as {r['arch']!r}")
+        for k in ("values", "degenerate", "seconds", "errors"):
+            cur[k].update({n: _from_json_float(v) for n, v in r.get(k, {}).items()})
+    return done
+
+
+def _append_line(fh, record: dict) -> None:
+    rec = dict(record, values={k: _json_float(v) for k, v in record["values"].items()})
+    fh.write(json.dumps(rec, sort_keys=True) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------
+# plots
+# --------------------------------------------------------------------------------------------
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:120]
+
+
+def scatter_plot(path: str, name: str, scores, accuracies, corr: dict) -> None:
+    """Scatter of proxy value vs accuracy (log / symlog x when the values span decades)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s, a = _as_array(scores), _as_array(accuracies)
+    keep = np.isfinite(s) & np.isfinite(a)
+    s, a = s[keep], a[keep]
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    ax.scatter(s, a, s=6, alpha=0.5)
+    if len(s):
+        lo, hi = float(np.min(s)), float(np.max(s))
+        big, typical = float(np.max(np.abs(s))), float(np.median(np.abs(s)))
+        if lo > 0 and hi / lo > 1e3:
+            ax.set_xscale("log")
+        elif typical > 0 and big / typical > 1e3:  # a few far outliers (e.g. floors): symlog
+            ax.set_xscale("symlog", linthresh=typical)
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    ax.set_title(f"{name}\nτ={fmt(corr.get('kendall'))} ρ={fmt(corr.get('spearman'))} n={corr.get('n')}", fontsize=8)
+    ax.set_xlabel(f"{name} (higher is better)", fontsize=8)
+    ax.set_ylabel("accuracy", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------------------------
+
+def _settings(seed, batch_size, resolution, num_classes, use_table_counts) -> dict:
+    return {"seed": int(seed), "batch_size": int(batch_size), "resolution": int(resolution),
+            "num_classes": int(num_classes), "use_table_counts": bool(use_table_counts)}
+
+
+def evaluate(
+    csv_path: str,
+    proxies: Union[str, Sequence[str]],
+    aggregate=None,
+    out: str = "runs/bench",
+    workers: int = 1,
+    resume: bool = True,
+    limit: Optional[int] = None,
+    device: str = "cpu",
+    seed: int = 0,
+    *,
+    batch_size: int = 64,
+    resolution: int = 32,
+    num_classes: int = 10,
+    arch_column: Optional[str] = None,
+    acc_column: Optional[str] = None,
+    budgets: Optional[Sequence[float]] = None,
+    use_table_counts: bool = True,
+    builder: Callable = build_network,
+    extra_imports: Sequence[str] = (),
+    threads: int = 1,
+    plots: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Score every architecture of ``csv_path`` and correlate each proxy with the accuracy.
+
+    Args:
+        csv_path: table with an architecture column and an accuracy column (see :func:`read_table`).
+        proxies: registered proxy names (list or "a,b,c").
+        aggregate: rank aggregations reported as extra proxies: "a+b+c" or a list of them; their
+            members are scored too.
+        out: run directory: ``config.json``, ``scores.jsonl`` (one JSON line per architecture,
+            appended and fsynced as each finishes), ``table.csv``, ``results.json``, ``plots/``.
+        workers: worker processes (forkserver, each with ``threads`` torch threads); <= 1
+            scores in this process.
+        resume: keep what ``scores.jsonl`` already holds and score only the missing
+            (architecture, proxy) pairs; False starts the file afresh. A proxy that failed on an
+            architecture counts as done (its error is kept).
+        limit: score only the first ``limit`` rows.
+        use_table_counts: give the table's params / FLOPs columns to the proxies (ctx.params /
+            ctx.flops) instead of counting; they also set the mBR budgets.
+        builder: ``builder(arch, num_classes=, residual=)`` -> nn.Module; must be picklable
+            (module level) when workers > 1.
+        extra_imports: modules the workers import so that user proxies are registered there.
+
+    Returns the results dict also written to ``results.json``: per proxy the correlations, the
+    number of failures and degenerate values and the mean seconds per architecture; plus
+    ``table`` (one dict per row: key, arch, accuracy, and every proxy's value or None).
+    """
+    from .proxies.registry import get_proxy
+
+    names = [p.strip() for p in (proxies.split(",") if isinstance(proxies, str) else proxies) if p.strip()]
+    aggs = _parse_aggregates(aggregate)
+    needed = list(dict.fromkeys(names + [m for _, ms in aggs for m in ms]))
+    if not needed:
+        raise ValueError("evaluate: no proxy given")
+    _import_proxy_modules(extra_imports)
+    for n in needed:
+        get_proxy(n)  # unknown names fail here, before any work
+
+    rows = read_table(csv_path, arch_column, acc_column, limit)
+    settings = _settings(seed, batch_size, resolution, num_classes, use_table_counts)
+    os.makedirs(out, exist_ok=True)
+    cfg_path, scores_path = os.path.join(out, "config.json"), os.path.join(out, "scores.jsonl")
+    if resume and os.path.exists(cfg_path) and os.path.exists(scores_path):
+        with open(cfg_path) as fh:
+            old = json.load(fh).get("settings", {})
+        if old != settings:
+            raise ValueError(f"{out} holds scores made with settings {old}, not {settings}: "
+                             "use another out directory or resume=False")
+    else:
+        resume = False
+    if not resume and os.path.exists(scores_path):
+        os.remove(scores_path)
+    _write_atomic(cfg_path, json.dumps({"csv": os.path.abspath(csv_path), "proxies": names,
+                                        "aggregate": [n for n, _ in aggs], "settings": settings,
+                                        "device": str(device)}, indent=1))
+    done = _load_scores(scores_path)
+
+    run_settings = dict(settings, device=str(device), builder=builder)
+    tasks = []
+    for r in rows:
+        have = done.get(r["key"])
+        if have is not None and have["arch"] != r["arch"]:
+            raise ValueError(f"{scores_path}: id {r['key']!r} holds {have['arch']!r} but the CSV has {r['arch']!r}")
+        missing = [n for n in needed if have is None or (n not in have["values"] and n not in have["errors"])]
+        if missing:
+            tasks.append({"row": r, "proxies": missing, "settings": run_settings})
+
+    _run_tasks(tasks, scores_path, done, workers, threads, extra_imports, progress)
+    return _summarise(rows, done, names, aggs, out, budgets, plots, settings)
+
+
+def _run_tasks(tasks, scores_path, done, workers, threads, extra_imports, progress) -> None:
+    from tqdm import tqdm
+
+    if not tasks:
+        return
+    bar = tqdm(total=len(tasks), desc="scoring", unit="arch", disable=not progress, dynamic_ncols=True)
+    with open(scores_path, "a") as fh:
+        def record(res):
+            _append_line(fh, res)
+            cur = done.setdefault(res["key"], {"key": res["key"], "arch": res["arch"], "values": {},
+                                               "degenerate": {}, "seconds": {}, "errors": {}})
+            for k in ("values", "degenerate", "seconds", "errors"):
+                cur[k].update(res[k])
+            if res["errors"]:
+                bar.set_postfix_str(f"failed: {res['key']} {next(iter(res['errors']))}", refresh=False)
+            bar.update(1)
+
+        if workers <= 1:
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                for t in tasks:
+                    record(score_row(t))
+            finally:
+                torch.set_num_threads(before)
+        else:
+            method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+            ctx = mp.get_context(method)
+            with ctx.Pool(workers, initializer=_worker_init, initargs=(threads, tuple(extra_imports))) as pool:
+                for res in pool.imap_unordered(score_row, tasks, chunksize=1):
+                    record(res)
+    bar.close()
+
+
+def _summarise(rows, done, names, aggs, out, budgets, plots, settings) -> dict:
+    acc = [r["accuracy"] for r in rows]
+    columns: Dict[str, List[Optional[float]]] = {}
+    for n in list(dict.fromkeys(names + [m for _, ms in aggs for m in ms])):
+        columns[n] = [done.get(r["key"], {}).get("values", {}).get(n) for r in rows]
+    for agg_name, members in aggs:
+        ok = [i for i in range(len(rows)) if all(columns[m][i] is not None and not math.isnan(columns[m][i]) for m in members)]
+        vals: List[Optional[float]] = [None] * len(rows)
+        if ok:
+            agg = rank_aggregate_columns([[columns[m][i] for i in ok] for m in members])
+            for i, v in zip(ok, agg):
+                vals[i] = float(v)
+        columns[agg_name] = vals
+    flops = [r["flops"] for r in rows]
+    if any(f is None for f in flops):
+        flops = columns.get("flops")
+    reported = names + [n for n, _ in aggs]
+
+    results = {"settings": settings, "n_rows": len(rows), "proxies": {}}
+    if plots:
+        os.makedirs(os.path.join(out, "plots"), exist_ok=True)
+    for n in reported:
+        corr = correlations(columns[n], acc, flops=flops, budgets=budgets)
+        entry = {**corr}
+        if n in done_names(done):
+            recs = [done.get(r["key"], {}) for r in rows]
+            entry["failed"] = sum(1 for d in recs if n in d.get("errors", {}))
+            entry["degenerate"] = sum(1 for d in recs if d.get("degenerate", {}).get(n, 0))
+            secs = [d["seconds"][n] for d in recs if n in d.get("seconds", {})]
+            entry["seconds_per_arch"] = float(np.mean(secs)) if secs else None
+            errs = [d["errors"][n] for d in recs if n in d.get("errors", {})]
+            if errs:
+                entry["first_error"] = errs[0]
+        results["proxies"][n] = entry
+        if plots:
+            scatter_plot(os.path.join(out, "plots", _safe_name(n) + ".png"), n, columns[n], acc, corr)
+
+    table = [{"key": r["key"], "arch": r["arch"], "accuracy": r["accuracy"],
+              **{n: columns[n][i] for n in reported}} for i, r in enumerate(rows)]
+    with open(os.path.join(out, "table.csv.tmp"), "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["key", "arch", "accuracy", *reported])
+        w.writeheader()
+        for t in table:
+            w.writerow({k: ("" if v is None else v) for k, v in t.items()})
+    os.replace(os.path.join(out, "table.csv.tmp"), os.path.join(out, "table.csv"))
+    _write_atomic(os.path.join(out, "results.json"), json.dumps(_sanitize(results), indent=1, allow_nan=False))
+    results["table"] = table
+    return results
+
+
+def done_names(done: Dict[str, dict]) -> set:
+    names = set()
+    for d in done.values():
+        names.update(d.get("values", {}))
+        names.update(d.get("errors", {}))
+    return names
+
+
+def format_table(results: dict) -> str:
+    """Plain-text table of the per-proxy numbers of :func:`evaluate`'s results."""
+    cols = ("n", "kendall", "spearman", "kendall_top5", "kendall_top20", "mbr", "failed", "degenerate", "seconds_per_arch")
+    heads = ("n", "tau", "rho", "tau@5%", "tau@20%", "mBR", "fail", "degen", "s/arch")
+    names = list(results["proxies"])
+    w0 = max([5] + [len(n) for n in names])
+    lines = [f"{'proxy':<{w0}} " + " ".join(f"{h:>8}" for h in heads)]
+    for n in names:
+        e = results["proxies"][n]
+        cells = []
+        for c in cols:
+            v = e.get(c)
+            if v is None:
+                cells.append(f"{'-':>8}")
+            elif isinstance(v, int):
+                cells.append(f"{v:>8d}")
+            else:
+                cells.append(f"{v:>8.4f}")
+        lines.append(f"{n:<{w0}} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+__all__ = ["correlations", "mean_best_rank", "default_budgets", "evaluate", "read_table", "score_row",
+           "build_network", "rank_aggregate_columns", "scatter_plot", "format_table"]
