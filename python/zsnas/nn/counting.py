@@ -1,0 +1,74 @@
+"""Independent torch-side counters (parameters, multiply-accumulates), used as test oracles.
+
+They look only at the built torch module (never at an Arch), so they check the C++ counters
+and the builders against each other. MAC convention (REFERENCE.md §1, the community one):
+conv and linear layers only, per sample;
+  Conv2d: k_h * k_w * (C_in / groups) * C_out * H_out * W_out
+  Linear: in_features * out_features
+Biases, BN, activations and pooling are not charged. (NAS-Bench-201's own table charges a
+Linear's bias add as well, +out_features; see ``linear_bias`` below.)
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters of ``model`` (every parameter, trainable or not)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    linear_bias: bool = False,
+) -> int:
+    """Conv2d + Linear multiply-accumulates of one forward pass, per sample.
+
+    Args:
+        model: the network; run once on zeros of ``(1, *input_shape)`` on the model's device
+            (in eval mode, under no_grad; the mode is restored afterwards).
+        input_shape: ``(C, H, W)`` of one sample (a leading batch dimension is not allowed).
+        linear_bias: also charge ``out_features`` for each Linear with a bias (the NAS-Bench-201
+            table's convention).
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"input_shape must be (C, H, W) of positive sizes, got {tuple(input_shape)}")
+    total = [0]
+
+    def conv_hook(mod: nn.Conv2d, inp, out) -> None:
+        kh, kw = mod.kernel_size
+        per_out = kh * kw * (mod.in_channels // mod.groups)
+        # out[0]: one sample; numel = C_out * H_out * W_out.
+        total[0] += per_out * out[0].numel()
+
+    def linear_hook(mod: nn.Linear, inp, out) -> None:
+        rows = out.numel() // mod.out_features  # batch is 1; >1 only for extra token dims
+        macs = mod.in_features * mod.out_features
+        if linear_bias and mod.bias is not None:
+            macs += mod.out_features
+        total[0] += macs * rows
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    was_training = model.training
+    try:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1,) + shape, device=device, dtype=dtype))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total[0]

@@ -1,0 +1,197 @@
+"""NAS-Bench-201 cell networks built from an arch string (REFERENCE.md §7).
+
+Arch string: ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` -- the groups separated by ``+`` are
+nodes 1, 2, 3; ``op~i`` in the group of node j is the edge i -> j. Node j = sum over its
+edges of op(node i); the cell outputs node 3. Network (C=16, N=5): stem conv3x3+BN (no ReLU);
+5 cells @16; reduction block ->32 (stride 2); 5 cells @32; reduction ->64; 5 cells @64;
+BN+ReLU; global pool; Linear. Layers follow the benchmark's own code (ReLU->Conv->BN with
+affine BN and bias-free convs; avg pool without padded zeros), so parameter counts equal the
+benchmark's table exactly.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .common import ContractNet
+
+NB201_OPS: Tuple[str, ...] = (
+    "none",
+    "skip_connect",
+    "nor_conv_1x1",
+    "nor_conv_3x3",
+    "avg_pool_3x3",
+)
+
+# One edge of the cell DAG: (from_node, to_node, op).
+Edge = Tuple[int, int, str]
+
+
+def parse_nb201(arch_str: str) -> Tuple[Edge, ...]:
+    """Parse an NB201 arch string into its 6 edges ``(from_node, to_node, op)``.
+
+    Edges are returned ordered by target node, then by source node. Raises ValueError naming
+    the offending node/position for anything that is not a well-formed 4-node cell.
+    """
+    if not isinstance(arch_str, str):
+        raise ValueError(f"NB201 arch string must be a str, got {type(arch_str).__name__}")
+    s = arch_str.strip()
+    groups = s.split("+")
+    if len(groups) != 3:
+        raise ValueError(
+            f"NB201 arch string must have 3 node groups separated by '+', got {len(groups)}: {arch_str!r}"
+        )
+    edges: List[Edge] = []
+    for j, group in enumerate(groups, start=1):
+        if len(group) < 2 or not (group.startswith("|") and group.endswith("|")):
+            raise ValueError(
+                f"NB201 node {j} group {group!r} must be enclosed in '|' (in {arch_str!r})"
+            )
+        tokens = group[1:-1].split("|")
+        if len(tokens) != j:
+            raise ValueError(
+                f"NB201 node {j} must have {j} incoming edge(s), got {len(tokens)} in {group!r}"
+            )
+        seen = {}
+        for pos, tok in enumerate(tokens):
+            op, sep, src = tok.partition("~")
+            where = f"node {j}, edge {pos} ({tok!r})"
+            if not sep:
+                raise ValueError(f"NB201 {where}: expected 'op~input', missing '~'")
+            if op not in NB201_OPS:
+                raise ValueError(f"NB201 {where}: unknown op {op!r}; known ops: {', '.join(NB201_OPS)}")
+            if not src.isdigit():
+                raise ValueError(f"NB201 {where}: input node {src!r} is not a non-negative integer")
+            i = int(src)
+            if i >= j:
+                raise ValueError(f"NB201 {where}: input node {i} must be < {j}")
+            if i in seen:
+                raise ValueError(f"NB201 {where}: input node {i} appears twice")
+            seen[i] = op
+        edges.extend((i, j, seen[i]) for i in range(j))
+    return tuple(edges)
+
+
+def nb201_op_counts(arch_str: str) -> Tuple[int, int]:
+    """``(n3, n1)``: the numbers of nor_conv_3x3 and nor_conv_1x1 edges of the cell."""
+    ops = [op for _, _, op in parse_nb201(arch_str)]
+    return ops.count("nor_conv_3x3"), ops.count("nor_conv_1x1")
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> Conv (no bias) -> BN (affine), the benchmark's conv operation."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` op. ``x * 0`` rather than zeros_like so the output stays in the autograd
+    graph: a cell of only ``none`` edges then has a (zero) VJP instead of an autograd error."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 0.0
+
+
+def _make_op(op: str, channels: int) -> nn.Module:
+    if op == "none":
+        return Zero()
+    if op == "skip_connect":
+        return nn.Identity()
+    if op == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1, 1)
+    if op == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3, 1)
+    if op == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown NB201 op {op!r}; known ops: {', '.join(NB201_OPS)}")
+
+
+class NB201Cell(nn.Module):
+    """The searched 4-node cell: node j = sum_{i<j} op_ij(node i); output node 3."""
+
+    def __init__(self, edges: Sequence[Edge], channels: int) -> None:
+        super().__init__()
+        self.edges = tuple(edges)
+        # key "e{i}{j}" = the edge from node i to node j.
+        self.ops = nn.ModuleDict({f"e{i}{j}": _make_op(op, channels) for i, j, op in self.edges})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for j in (1, 2, 3):
+            terms = [self.ops[f"e{i}{jj}"](nodes[i]) for i, jj, _ in self.edges if jj == j]
+            nodes.append(sum(terms[1:], terms[0]))
+        return nodes[3]
+
+
+class ReductionBlock(nn.Module):
+    """NB201's ResNetBasicblock between stages (stride 2).
+
+    ReLU-Conv3x3 s2-BN, ReLU-Conv3x3-BN, plus shortcut AvgPool2d(2,2) -> Conv1x1 (no bias);
+    no final ReLU. With ``residual=False`` the shortcut and its add are removed.
+    """
+
+    def __init__(self, c_in: int, c_out: int, residual: bool = True) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1)
+        self.residual = residual
+        self.downsample = (
+            nn.Sequential(nn.AvgPool2d(2, 2, 0), nn.Conv2d(c_in, c_out, 1, 1, 0, bias=False))
+            if residual
+            else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv_b(self.conv_a(x))
+        if self.downsample is not None:
+            out = out + self.downsample(x)
+        return out
+
+
+class NB201Network(ContractNet):
+    """The NAS-Bench-201 macro skeleton around one searched cell, under the zsnas contract."""
+
+    def __init__(
+        self,
+        arch_str: str,
+        num_classes: int = 10,
+        channels: int = 16,
+        cells_per_stage: int = 5,
+        residual: bool = True,
+    ) -> None:
+        edges = parse_nb201(arch_str)
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if int(channels) < 1 or int(cells_per_stage) < 0:
+            raise ValueError(
+                f"channels must be >= 1 and cells_per_stage >= 0, got {channels}, {cells_per_stage}"
+            )
+        c = int(channels)
+        units: List[nn.Module] = [
+            nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
+        ]
+        for stage in range(3):
+            if stage > 0:
+                units.append(ReductionBlock(c, 2 * c, residual))
+                c *= 2
+            units.extend(NB201Cell(edges, c) for _ in range(int(cells_per_stage)))
+        tail = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+        super().__init__(units, nn.Linear(c, int(num_classes)), tail=tail, residual=residual)
+        self.arch_str = arch_str
+        self.edges = edges
+
+
+def nb201_network(arch_str: str, num_classes: int = 10, residual: bool = True) -> NB201Network:
+    """Build the NB201 network (C=16, N=5) for ``arch_str``.
+
+    ``residual=False`` removes the shortcut of the two reduction blocks only; the cell's edges
+    (skip_connect included) are the architecture being scored and always stay.
+    """
+    return NB201Network(arch_str, num_classes=num_classes, residual=residual)
