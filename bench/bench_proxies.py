@@ -1,0 +1,88 @@
+"""Proxy speed: zsnas Zen-score / AZ-NAS against the authors' algorithms (bench/baselines/).
+
+    PYTHONPATH=python python bench/bench_proxies.py [--runs 3] [--threads 1]
+
+Rows (B=64, one thread unless --threads): AZ-NAS on NAS-Bench-201 cell networks at 32x32
+(a median-FLOPs cell of nb201_dev.csv and the all-conv best cell), Zen-score (one repeat) on
+the CIFAR ZenNet-1.0M structure. Each cell of the table is the minimum over --runs runs of
+process CPU time (the machine is shared: wall time is printed too). Values are printed so the
+two columns can be seen to compute the same quantities (they differ by the documented
+choices: probes drawn differently, batch vs running variance, fp64 vs fp32 eigen).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import torch
+
+from baselines.az_authors import az_scores_authors
+from baselines.zen_authors import zen_score_authors
+
+from zsnas.nn import build_model
+from zsnas.nn.counting import count_macs
+from zsnas.nn.nb201 import nb201_network
+from zsnas.proxies.az import az_scores
+from zsnas.proxies.zen import zen_score
+
+ZENNET_CIFAR_1M = (
+    "SuperConvK3BNRELU(3,88,1,1)SuperResK1K7K1(88,120,1,16,1)SuperResK1K7K1(120,192,2,16,3)"
+    "SuperResK1K5K1(192,224,1,24,4)SuperResK1K5K1(224,96,2,24,2)SuperResK1K3K1(96,168,2,40,3)"
+    "SuperResK1K3K1(168,112,1,48,3)SuperConvK1BNRELU(112,512,1,1)"
+)
+NB201_CELLS = {
+    "median": "|avg_pool_3x3~0|+|nor_conv_3x3~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|skip_connect~2|",
+    "all-conv": "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+}
+
+
+def timed(fn, runs: int):
+    """(min CPU seconds, min wall seconds, last result) over `runs` calls after one warm-up."""
+    out = fn()
+    cpu, wall = [], []
+    for _ in range(runs):
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = fn()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return min(cpu), min(wall), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    B = args.batch
+
+    rows = []
+    for label, cell in NB201_CELLS.items():
+        model = nb201_network(cell)
+        flops = count_macs(model, (3, 32, 32))
+        base = timed(lambda: az_scores_authors(copy.deepcopy(model), 32, B, flops), args.runs)
+        ours = timed(lambda: az_scores(model, resolution=32, batch_size=B, flops=flops), args.runs)
+        rows.append((f"AZ-NAS  NB201 {label} cell ({flops / 1e6:.1f} MMAC)", base, ours,
+                     f"E {base[2]['expressivity']:.3f}/{ours[2]['expressivity']:.3f}  "
+                     f"T {base[2]['trainability']:.4f}/{ours[2]['trainability']:.4f}"))
+
+    def zennet(residual: bool = False):
+        return build_model(ZENNET_CIFAR_1M, residual=residual, num_classes=10)
+
+    # both sides get the network built (the zsnas side builds it through the builder)
+    base = timed(lambda: zen_score_authors(zennet(), 32, B, repeats=1), args.runs)
+    ours = timed(lambda: zen_score(zennet, resolution=32, batch_size=B, repeats=1).value, args.runs)
+    rows.append(("Zen     ZenNet-1.0M CIFAR (1 repeat)", base, ours, f"score {base[2]:.3f}/{ours[2]:.3f}"))
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), B={B}, min of {args.runs} runs")
+    head = f"{'row':46s} {'authors cpu s':>13s} {'zsnas cpu s':>11s} {'ratio':>6s} {'(wall a/z)':>13s}  values authors/zsnas"
+    print(head)
+    print("-" * len(head))
+    for name, b, o, vals in rows:
+        print(f"{name:46s} {b[0]:13.3f} {o[0]:11.3f} {b[0] / o[0]:5.2f}x {b[1]:6.2f}/{o[1]:<6.2f}  {vals}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""AZ-NAS proxies (REFERENCE.md §4): expressivity, progressivity, trainability, complexity.
+
+One forward pass over ``model.units``; unit l gets the previous feature *detached* with
+``requires_grad``, so a single backward pass of sum_l <g_out_l, f_l> yields every pair's
+vector-Jacobian product g_in_l = (df_l/df_{l-1})^T g_out_l at once (the authors call
+``autograd.grad`` once per pair; the arithmetic is the same, the bookkeeping is not).
+
+Setup: training-mode BN, Kaiming-normal fan-in weights (ReLU gain), zero biases, BN gamma=1
+beta=0, residual links kept, input N(0,1) of ``batch_size`` (64), Rademacher g_out.
+
+* expressivity: per feature, X in R^{(B*H*W) x C} column-centred, Sigma = X^T X / (B*H*W),
+  lambda = eigvalsh(Sigma), p = lambda / sum(lambda), e_l = -sum p ln(p + 1e-8); E = sum_l e_l.
+* progressivity: P = min_l (e_l - e_{l-1}).
+* trainability: per pair, g_in pixel-unshuffled by the stride when resolutions differ;
+  A = g_in^T g_out / (B*H*W) (C_in' x C_out, rectangular when channel counts still differ);
+  sigma = largest singular value; term = -sigma - 1/(sigma + 1e-6) + 2; T = mean of terms.
+* complexity: conv + linear multiply-accumulates per sample (ctx.flops when known).
+
+Degenerate cases (the authors' fp32 eigvalsh returns NaN and their code turns it into -inf
+for ~7.5 % of NB201 cells; zsnas gives a defined value and counts them):
+* eigen-decomposition in float64 on the C x C matrix (the N x N Gram matrix when N < C),
+  tiny negative eigenvalues clamped to 0;
+* a feature with no variance at all (all zero, or constant) has entropy 0 and is counted as a
+  degenerate feature;
+* a pair whose g_in equals g_out exactly (the unit is an identity, e.g. an NB201 cell that
+  only forwards its input) scores -inf as in the reference and is counted as a degenerate
+  pair; T is then -inf. -inf is a valid, ordered value: rank aggregation ranks it lowest.
+* a pair whose VJP is all zero (e.g. an all-``none`` NB201 cell) has sigma = 0 and the
+  reference's finite term -1e6 + 2; it is counted as a degenerate pair.
+No value is ever NaN; a NaN/inf in the features themselves raises FloatingPointError.
+
+A single network has no AZ-NAS score: the score only exists over a set of candidates, via
+``zsnas.proxies.rank.az_nas_scores``. The combined proxy "az" therefore reports
+``value = expressivity`` and keeps all four numbers in ``sub_scores``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .registry import ProxyContext, ProxyResult, register_proxy
+from .zen import _deepcopy_model
+
+AZ_KEYS = ("expressivity", "progressivity", "trainability", "complexity")
+
+
+@torch.no_grad()
+def kaiming_init_(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """AZ-NAS init: Kaiming-normal fan-in (ReLU gain) conv/linear weights, zero biases,
+    BN/GroupNorm gamma=1 beta=0."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            # draw in logical (NCHW) order whatever the memory format, so the weights (and the
+            # score) do not depend on channels_last
+            w = torch.empty(m.weight.shape, device=m.weight.device, dtype=m.weight.dtype)
+            m.weight.copy_(nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu", generator=generator))
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, (_BatchNorm, nn.GroupNorm)) and m.affine:
+            m.weight.fill_(1.0)
+            m.bias.zero_()
+    return model
+
+
+def _as_rows(t: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] -> [(B*H*W), C] (a view for channels_last tensors); [B, C] stays."""
+    if t.dim() == 4:
+        return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+    if t.dim() == 2:
+        return t
+    raise ValueError(f"AZ-NAS features must be [B,C,H,W] or [B,C], got shape {tuple(t.shape)}")
+
+
+def feature_entropy(feature: torch.Tensor, where: str = "") -> "tuple[float, bool]":
+    """(e, degenerate): spectral entropy of the channel covariance of one feature map.
+
+    Raises FloatingPointError when the feature holds NaN/inf (seen through its covariance,
+    which saves a separate isfinite pass over the feature)."""
+    x = _as_rows(feature.detach())
+    n, c = x.shape
+    x = x - x.mean(dim=0, keepdim=True)
+    # Same non-zero eigenvalues either way; decompose the smaller matrix.
+    gram = (x.t() @ x) if n >= c else (x @ x.t())
+    gram = gram.double() / n
+    if not bool(torch.isfinite(gram).all()):
+        raise FloatingPointError(f"AZ-NAS: a feature{where} holds NaN or inf values")
+    lam = torch.linalg.eigvalsh(gram).clamp_min_(0.0)
+    total = float(lam.sum())
+    if not total > 0.0:
+        return 0.0, True
+    p = lam / total
+    return float(-(p * torch.log(p + 1e-8)).sum()), False
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """torch.equal, but first on a few leading elements: unequal pairs (all but identity
+    units) are rejected without a full pass."""
+    ra, rb = _as_rows(a), _as_rows(b)
+    if not torch.equal(ra[:4], rb[:4]):
+        return False
+    return torch.equal(a, b)
+
+
+def pair_trainability(g_in: Optional[torch.Tensor], g_out: torch.Tensor, where: str = "") -> "tuple[float, bool]":
+    """(term, degenerate) of one block from its VJP g_in and probe g_out (see module doc)."""
+    if g_in is None:  # the unit's output does not depend on its input
+        g_in = torch.zeros_like(g_out)
+    if g_in.shape == g_out.shape and _same(g_in, g_out):
+        return -math.inf, True
+    if g_in.dim() == 4 and g_in.shape[2:] != g_out.shape[2:]:
+        hi, wi = g_in.shape[2:]
+        ho, wo = g_out.shape[2:]
+        stride = hi // ho if ho else 0
+        if stride < 1 or hi != stride * ho or wi != stride * wo:
+            raise ValueError(
+                f"AZ-NAS trainability{where}: input resolution {hi}x{wi} is not an integer multiple "
+                f"of output resolution {ho}x{wo}"
+            )
+        g_in = F.pixel_unshuffle(g_in, stride)
+    gi, go = _as_rows(g_in), _as_rows(g_out)
+    if gi.shape[0] != go.shape[0]:
+        raise ValueError(
+            f"AZ-NAS trainability{where}: {gi.shape[0]} input positions vs {go.shape[0]} output positions"
+        )
+    a = (gi.t() @ go).double() / go.shape[0]
+    sigma = float(torch.linalg.matrix_norm(a, ord=2))
+    term = -sigma - 1.0 / (sigma + 1e-6) + 2.0
+    return term, sigma == 0.0
+
+
+def _count_macs_hooks(model: nn.Module):
+    """Forward hooks charging conv/linear MACs per sample (REFERENCE.md §1 convention)."""
+    total = [0]
+
+    def conv_hook(m, inp, out):
+        kh, kw = m.kernel_size
+        total[0] += kh * kw * (m.in_channels // m.groups) * out[0].numel()
+
+    def linear_hook(m, inp, out):
+        total[0] += m.in_features * m.out_features * (out[0].numel() // m.out_features)
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    return total, handles
+
+
+_SIGN_TABLES: Dict[tuple, torch.Tensor] = {}
+
+
+def _sign_table(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """[256, 8]: row b holds the 8 bits of byte b (LSB first) as -1/+1."""
+    key = (device, dtype)
+    if key not in _SIGN_TABLES:
+        b = torch.arange(256).unsqueeze(1)
+        bits = torch.bitwise_and(torch.bitwise_right_shift(b, torch.arange(8)), 1)
+        _SIGN_TABLES[key] = (bits * 2 - 1).to(device=device, dtype=dtype)
+    return _SIGN_TABLES[key]
+
+
+def rademacher_like(t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """+-1 with probability 1/2 each, shaped like ``t`` (channels_last when t is 4-D).
+
+    The values are drawn in (B, H, W, C) order and the result is that tensor viewed as
+    [B, C, H, W], so the probe does not depend on ``t``'s memory format. Each random 32-bit
+    word gives 32 signs through a byte -> 8 signs table (5x faster than randint per element).
+    """
+    shape = (t.shape[0], *t.shape[2:], t.shape[1]) if t.dim() == 4 else tuple(t.shape)
+    n = t.numel()
+    words = torch.randint(0, 2**32, ((n + 31) // 32,), generator=generator, device=t.device,
+                          dtype=torch.int64).to(torch.int32)
+    signs = F.embedding(words.view(torch.uint8).long(), _sign_table(t.device, t.dtype))
+    r = signs.view(-1)[:n].view(shape)
+    return r.permute(0, 3, 1, 2) if t.dim() == 4 else r
+
+
+def az_scores(
+    model: nn.Module,
+    *,
+    resolution: int = 32,
+    batch_size: int = 64,
+    in_channels: int = 3,
+    seed: int = 0,
+    device: Union[str, torch.device] = "cpu",
+    generator: Optional[torch.Generator] = None,
+    init: bool = True,
+    inputs: Optional[torch.Tensor] = None,
+    g_outs: Optional[Sequence[torch.Tensor]] = None,
+    flops: Optional[float] = None,
+    channels_last: Optional[bool] = None,
+    copy_model: bool = True,
+) -> Dict[str, object]:
+    """The four AZ-NAS proxies of one network from one forward and one backward pass.
+
+    Args:
+        model: a zsnas-contract network (``units``, ``tail``, ``classifier``); deep-copied
+            unless ``copy_model=False`` (then it is re-initialised in place when ``init``).
+        resolution, batch_size, in_channels: shape of the N(0,1) input.
+        seed / generator: the only source of randomness (weights, input, probes, in this order).
+        init: Kaiming re-initialisation; ``init=False`` keeps the model's weights.
+        inputs: explicit input batch instead of drawing one.
+        g_outs: explicit probes, one per pair (shaped like features 2..L), instead of Rademacher.
+        flops: complexity to report; counted with forward hooks when None.
+        channels_last: run in channels_last memory format (default: on CPU).
+
+    Returns a dict: expressivity, progressivity, trainability, complexity (floats), entropies
+    and pair_terms (lists), degenerate_features, degenerate_pairs, degenerate (ints).
+    """
+    device = torch.device(device)
+    if not isinstance(model, nn.Module) or not hasattr(model, "units"):
+        raise ValueError(f"az_scores needs a zsnas-contract nn.Module with .units, got {type(model).__name__}")
+    if copy_model:
+        model = _deepcopy_model(model, "az_scores")
+    units = list(model.units)
+    if channels_last is None:
+        channels_last = device.type == "cpu"
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device=device).to(memory_format=fmt)
+    model.train()
+    if generator is None:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(int(seed))
+    if init:
+        kaiming_init_(model, generator)
+    if inputs is None:
+        x = torch.randn(int(batch_size), int(in_channels), int(resolution), int(resolution),
+                        generator=generator, device=device)
+    else:
+        x = inputs.to(device)
+    x = x.contiguous(memory_format=fmt) if x.dim() == 4 else x
+
+    # Only input VJPs are needed: weights out of autograd, so no weight-gradient work is done.
+    saved_flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in saved_flags:
+        p.requires_grad_(False)
+    mac_total, handles = _count_macs_hooks(model) if flops is None else (None, [])
+    try:
+        with torch.enable_grad():
+            with torch.no_grad():  # no pair reaches back into the first unit
+                feats = [units[0](x)]
+            leaves: List[torch.Tensor] = []
+            for unit in units[1:]:
+                leaf = feats[-1].detach().requires_grad_(True)
+                leaves.append(leaf)
+                feats.append(unit(leaf))
+            if flops is None:
+                with torch.no_grad():  # charge tail and classifier too (not part of the features)
+                    z = model.tail(feats[-1].detach())
+                    model.classifier(torch.flatten(F.adaptive_avg_pool2d(z, 1), 1) if z.dim() == 4 else z)
+        outs = feats[1:]
+        if g_outs is None:
+            probes = [rademacher_like(f, generator) for f in outs]
+            if not channels_last:
+                probes = [g.contiguous() for g in probes]
+        else:
+            if len(g_outs) != len(outs):
+                raise ValueError(f"AZ-NAS: got {len(g_outs)} probes for {len(outs)} unit pairs")
+            probes = []
+            for l, (g, f) in enumerate(zip(g_outs, outs), start=1):
+                if tuple(g.shape) != tuple(f.shape):
+                    raise ValueError(f"AZ-NAS: probe {l} has shape {tuple(g.shape)}, feature {l + 1} has {tuple(f.shape)}")
+                probes.append(g.to(device=device, dtype=f.dtype))
+
+        grads: List[Optional[torch.Tensor]] = [None] * len(outs)
+        live = [i for i, f in enumerate(outs) if f.requires_grad]
+        if live:
+            got = torch.autograd.grad(
+                [outs[i] for i in live], [leaves[i] for i in live],
+                grad_outputs=[probes[i] for i in live], allow_unused=True,
+            )
+            for i, g in zip(live, got):
+                grads[i] = g
+    finally:
+        for p, flag in saved_flags:
+            p.requires_grad_(flag)
+        for h in handles:
+            h.remove()
+
+    entropies, bad_feats = [], 0
+    for l, f in enumerate(feats):
+        e, bad = feature_entropy(f, where=f" (output of unit {l})")
+        entropies.append(e)
+        bad_feats += bad
+    terms, bad_pairs = [], 0
+    for i, (g_in, g_out) in enumerate(zip(grads, probes)):
+        t, bad = pair_trainability(g_in, g_out, where=f" (unit {i} -> unit {i + 1})")
+        terms.append(t)
+        bad_pairs += bad
+
+    expressivity = float(sum(entropies))
+    progressivity = float(min(b - a for a, b in zip(entropies, entropies[1:]))) if len(entropies) > 1 else 0.0
+    if not terms:
+        trainability = 0.0
+    elif any(t == -math.inf for t in terms):
+        trainability = -math.inf
+    else:
+        trainability = float(sum(terms) / len(terms))
+    complexity = float(flops) if flops is not None else float(mac_total[0])
+    return {
+        "expressivity": expressivity,
+        "progressivity": progressivity,
+        "trainability": trainability,
+        "complexity": complexity,
+        "entropies": entropies,
+        "pair_terms": terms,
+        "degenerate_features": bad_feats,
+        "degenerate_pairs": bad_pairs,
+        "degenerate": bad_feats + bad_pairs,
+    }
+
+
+def _run(ctx: ProxyContext) -> Dict[str, object]:
+    return az_scores(
+        ctx.build(residual=True),
+        resolution=ctx.resolution,
+        batch_size=ctx.batch_size,
+        in_channels=ctx.in_channels,
+        device=ctx.device,
+        generator=ctx.generator(salt=0xA2),
+        flops=ctx.flops,
+        copy_model=False,
+    )
+
+
+def result_from_scores(name: str, scores: Dict[str, object], value_key: str = "expressivity") -> ProxyResult:
+    """A ProxyResult carrying all four AZ numbers, with ``value`` = scores[value_key]."""
+    sub = {k: float(scores[k]) for k in AZ_KEYS}
+    sub["degenerate_features"] = float(scores["degenerate_features"])
+    sub["degenerate_pairs"] = float(scores["degenerate_pairs"])
+    return ProxyResult(name=name, value=float(scores[value_key]), sub_scores=sub, degenerate=int(scores["degenerate"]))
+
+
+@register_proxy("az", description="AZ-NAS: all four proxies from one pass; value = expressivity "
+                "(the AZ-NAS score itself exists only over a set, see rank.az_nas_scores)")
+def az_proxy(ctx: ProxyContext) -> ProxyResult:
+    """All four AZ-NAS proxies in sub_scores; value = expressivity (no aggregation on one net)."""
+    return result_from_scores("az", _run(ctx))
+
+
+def _single(key: str) -> Callable[[ProxyContext], ProxyResult]:
+    def fn(ctx: ProxyContext) -> ProxyResult:
+        return result_from_scores(f"az_{key}", _run(ctx), value_key=key)
+
+    fn.__name__ = f"az_{key}_proxy"
+    fn.__doc__ = f"AZ-NAS {key} (one full AZ pass; the other three are in sub_scores)."
+    return fn
+
+
+for _key in AZ_KEYS:
+    register_proxy(f"az_{_key}")(_single(_key))

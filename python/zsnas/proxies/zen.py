@@ -1,0 +1,302 @@
+"""Zen-score (Zen-NAS, Algorithm 1; REFERENCE.md §3), registered as proxy "zen".
+
+On the network *without* residual links, BN in training mode, conv/linear weights ~ N(0,1),
+biases 0, BN gamma=1 beta=0, strict fp32 (TF32 off):
+
+    x, eps ~ N(0,1);  x' = x + alpha*eps                       (alpha = 0.01)
+    Delta   = mean_b  sum_{c,h,w} |f(x) - f(x')|              f = model.forward_pre_gap
+    sigma_i = sqrt(mean_c Var_batch[input of BN i])           (biased variance, as BN uses)
+    score   = ln Delta + sum_i ln sigma_i,   averaged over `repeats` independent draws.
+
+Choices (documented differences from the authors' code):
+* sigma_i comes from the batch statistics of the **x** pass (the clean input), as BN itself
+  computed them (see _BNVarianceRecorder); the authors read BN ``running_var`` after both passes (momentum 0.1,
+  never reset), which under-reports on one repeat and drifts upward over repeats. The paper's
+  published ResNet numbers are the converged value, i.e. the batch variance. x and x' differ
+  by 1 %, so which pass is used changes sigma_i by far less than the seed-to-seed spread.
+* A repeat whose Delta or some sigma_i is exactly 0 (a network whose features are all zero)
+  scores -inf and is counted in ``ProxyResult.degenerate``; the mean over repeats is then -inf
+  (never NaN). ``std`` is taken over the finite repeats only (0.0 when fewer than two).
+* On CPU the model and inputs are converted to channels_last (oneDNN convolutions and BN run
+  ~1.5x faster there); this changes results only by fp32 rounding.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .registry import ProxyContext, ProxyResult, register_proxy
+
+ALPHA = 0.01
+
+try:  # fused per-sample L1 distance over the compiled kernels (zsnas.ops), when built
+    from ..ops import abs_diff_sum as _fused_abs_diff_sum
+except Exception:  # pragma: no cover - the compiled module is missing: plain torch
+    _fused_abs_diff_sum = None
+
+
+@contextlib.contextmanager
+def strict_fp32():
+    """Turn TF32 off for matmuls and convolutions (CUDA and oneDNN), restoring the flags after.
+
+    Zen-score's Delta is a small difference of two large forward passes; TF32's 10-bit
+    mantissa would swamp it.
+    """
+    b = torch.backends
+    saved = (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32, torch.get_float32_matmul_precision())
+    try:
+        b.cuda.matmul.allow_tf32 = False
+        b.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+        yield
+    finally:
+        b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = saved[0], saved[1]
+        torch.set_float32_matmul_precision(saved[2])
+
+
+@torch.no_grad()
+def gaussian_init_(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Zen-NAS init: conv/linear weights ~ N(0,1), their biases 0, BN/GroupNorm gamma=1 beta=0."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            # draw in logical (NCHW) order whatever the memory format (see az.kaiming_init_)
+            w = torch.empty(m.weight.shape, device=m.weight.device, dtype=m.weight.dtype)
+            m.weight.copy_(w.normal_(0.0, 1.0, generator=generator))
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, (_BatchNorm, nn.GroupNorm)) and m.affine:
+            m.weight.fill_(1.0)
+            m.bias.zero_()
+    return model
+
+
+def _per_sample_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum_{c,h,w} |a - b| per sample, float64 [B]."""
+    if a.dtype == torch.float32 and _fused_abs_diff_sum is not None:
+        if a.dim() == 4 and a.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous():
+            # the per-sample sum ignores element order: hand the kernel a contiguous NHWC view
+            a, b = a.permute(0, 2, 3, 1), b.permute(0, 2, 3, 1)
+        return _fused_abs_diff_sum(a, b)
+    return (a.double() - b.double()).abs().flatten(1).sum(1)
+
+
+class _BNVarianceRecorder:
+    """Records sigma_i^2 = mean_c Var_batch(input of BN i) during one armed forward pass.
+
+    The variance comes from BN's own statistics kernel (much faster than a second reduction,
+    torch.var over N,H,W is ~6x slower than the whole BN on CPU): while armed, every BN runs
+    with momentum 1 on a zeroed ``running_var``, so afterwards ``running_var`` holds exactly
+    this batch's unbiased variance, which we turn back into the biased one BN normalised with.
+    A BN without running statistics falls back to torch.var on its input.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+        self._counts: dict = {}
+        self._direct: dict = {}
+        self._saved_momentum: dict = {}
+        self.armed = False
+        self._handles = [bn.register_forward_pre_hook(self._hook) for bn in self.bns]
+
+    def _hook(self, module, args):
+        if not self.armed:
+            return
+        x = args[0]
+        per_channel = x.numel() // x.shape[1]
+        self._counts[id(module)] = per_channel
+        if module.running_var is None:
+            dims = [d for d in range(x.dim()) if d != 1]
+            self._direct[id(module)] = torch.var(x, dim=dims, correction=0).double().mean()
+
+    def arm(self) -> None:
+        self._counts.clear()
+        self._direct.clear()
+        for bn in self.bns:
+            if bn.running_var is not None:
+                self._saved_momentum[id(bn)] = bn.momentum
+                bn.momentum = 1.0
+                bn.running_var.zero_()
+                bn.running_mean.zero_()
+        self.armed = True
+
+    def disarm(self) -> List[float]:
+        """Stop recording; mean_c batch variance of each BN in module order (that ran)."""
+        self.armed = False
+        out = []
+        for bn in self.bns:
+            key = id(bn)
+            if bn.running_var is not None:
+                bn.momentum = self._saved_momentum.pop(key)
+            if key not in self._counts:
+                continue  # this BN did not run in the pass
+            if key in self._direct:
+                out.append(float(self._direct[key]))
+            else:
+                n = self._counts[key]
+                out.append(float(bn.running_var.double().mean()) * (n - 1) / n)
+        return out
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+def _deepcopy_model(model: nn.Module, who: str) -> nn.Module:
+    try:
+        return copy.deepcopy(model)
+    except Exception as e:  # e.g. a module holding an object that cannot be copied
+        raise ValueError(
+            f"{who}: cannot deep-copy {type(model).__name__} ({e}); pass a builder, or "
+            "copy_model=False to let the proxy re-initialise this model in place"
+        ) from e
+
+
+def _resolve_model(model_or_builder, copy_model: bool = True) -> nn.Module:
+    if isinstance(model_or_builder, nn.Module):
+        return _deepcopy_model(model_or_builder, "zen_score") if copy_model else model_or_builder
+    if callable(model_or_builder):
+        model = model_or_builder(residual=False)
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"zen_score: the builder returned {type(model).__name__}, not an nn.Module")
+        return model
+    raise ValueError(
+        f"zen_score expects an nn.Module or a builder build(residual=...), got {type(model_or_builder).__name__}"
+    )
+
+
+def zen_score(
+    model_or_builder: Union[nn.Module, Callable[..., nn.Module]],
+    *,
+    resolution: int = 224,
+    batch_size: int = 16,
+    repeats: int = 1,
+    seed: int = 0,
+    device: Union[str, torch.device] = "cpu",
+    alpha: float = ALPHA,
+    generator: Optional[torch.Generator] = None,
+    init: bool = True,
+    inputs: Optional[Sequence[Tuple[torch.Tensor, torch.Tensor]]] = None,
+    in_channels: int = 3,
+    dtype: torch.dtype = torch.float32,
+    channels_last: Optional[bool] = None,
+    copy_model: bool = True,
+) -> ProxyResult:
+    """Zen-score of one network (REFERENCE.md §3).
+
+    Args:
+        model_or_builder: a builder ``build(residual=False) -> nn.Module`` (called once), or an
+            ``nn.Module`` (used as given: pass one built without residual links; deep-copied
+            unless ``copy_model=False``, then it is re-initialised and converted in place).
+            It must have ``forward_pre_gap``.
+        resolution, batch_size, in_channels: input shape [B, in_channels, R, R].
+        repeats: independent draws (fresh weights and inputs) averaged.
+        seed / generator: all randomness comes from ``generator`` (default: a CPU-or-device
+            generator seeded with ``seed``); the global RNG is never touched.
+        init: re-initialise the weights (Zen-NAS Gaussian init) at every repeat. With
+            ``init=False`` the model's own weights are used (tests set them).
+        inputs: explicit ``[(x, eps), ...]`` per repeat instead of drawing them.
+        dtype: float32 (the method) or float64 (for reference checks).
+        channels_last: run in channels_last memory format; default: on CPU only.
+
+    Returns a ProxyResult with ``value`` = mean score and sub-scores ``delta_log``,
+    ``bn_log_sum`` (means over repeats), ``std``, ``repeat_<k>`` and ``bn_layers``.
+    """
+    device = torch.device(device)
+    repeats = int(repeats)
+    if inputs is not None:
+        inputs = list(inputs)
+        repeats = len(inputs)
+    if repeats < 1:
+        raise ValueError(f"zen_score: repeats must be >= 1, got {repeats}")
+    if inputs is None and (int(batch_size) < 1 or int(resolution) < 1):
+        raise ValueError(f"zen_score: batch_size and resolution must be >= 1, got {batch_size}, {resolution}")
+    model = _resolve_model(model_or_builder, copy_model)
+    if not hasattr(model, "forward_pre_gap"):
+        raise ValueError(f"zen_score: {type(model).__name__} has no forward_pre_gap (the zsnas model contract)")
+    if channels_last is None:
+        channels_last = device.type == "cpu"
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device=device, dtype=dtype).to(memory_format=fmt)
+    model.train()
+    if generator is None:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(int(seed))
+
+    recorder = _BNVarianceRecorder(model)
+    scores, delta_logs, bn_sums = [], [], []
+    degenerate = 0
+    try:
+        with strict_fp32(), torch.no_grad():
+            for r in range(repeats):
+                if init:
+                    gaussian_init_(model, generator)
+                if inputs is not None:
+                    x, eps = (t.to(device=device, dtype=dtype) for t in inputs[r])
+                else:
+                    shape = (int(batch_size), int(in_channels), int(resolution), int(resolution))
+                    x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+                    eps = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+                x_mix = torch.add(x, eps, alpha=alpha)
+                x = x.contiguous(memory_format=fmt)
+                x_mix = x_mix.contiguous(memory_format=fmt)
+
+                recorder.arm()
+                try:
+                    f_x = model.forward_pre_gap(x)
+                finally:
+                    variances = recorder.disarm()
+                f_mix = model.forward_pre_gap(x_mix)
+
+                delta = float(_per_sample_l1(f_x, f_mix).mean())
+                delta_log = math.log(delta) if delta > 0 else -math.inf
+                bn_sum = sum(0.5 * math.log(v) if v > 0 else -math.inf for v in variances)
+                if math.isnan(delta) or any(math.isnan(v) for v in variances):
+                    raise FloatingPointError(
+                        f"zen_score: NaN in repeat {r} (Delta={delta}); the network overflows in {dtype}"
+                    )
+                if delta_log == -math.inf or bn_sum == -math.inf:
+                    degenerate += 1
+                delta_logs.append(delta_log)
+                bn_sums.append(bn_sum)
+                scores.append(delta_log + bn_sum)
+    finally:
+        recorder.remove()
+
+    finite = [s for s in scores if math.isfinite(s)]
+    mean_f = sum(finite) / len(finite) if finite else 0.0
+    std = math.sqrt(sum((s - mean_f) ** 2 for s in finite) / len(finite)) if len(finite) >= 2 else 0.0
+    value = sum(scores) / len(scores) if len(finite) == len(scores) else -math.inf
+    sub = {
+        "delta_log": _mean_or_neg_inf(delta_logs),
+        "bn_log_sum": _mean_or_neg_inf(bn_sums),
+        "std": std,
+        "bn_layers": float(len(recorder.bns)),
+    }
+    sub.update({f"repeat_{k}": s for k, s in enumerate(scores)})
+    return ProxyResult(name="zen", value=value, sub_scores=sub, degenerate=degenerate)
+
+
+def _mean_or_neg_inf(values: Iterable[float]) -> float:
+    values = list(values)
+    return -math.inf if any(v == -math.inf for v in values) else sum(values) / len(values)
+
+
+@register_proxy("zen", needs_residual=False, description="Zen-score (Zen-NAS): ln Delta + sum ln sigma_BN, no residuals")
+def zen_proxy(ctx: ProxyContext) -> ProxyResult:
+    """Zen-score on ctx.build(residual=False): B=ctx.batch_size, ctx.repeats draws, ctx seed."""
+    return zen_score(
+        ctx.build,
+        resolution=ctx.resolution,
+        batch_size=ctx.batch_size,
+        repeats=ctx.repeats,
+        device=ctx.device,
+        generator=ctx.generator(salt=0x2E4),
+        in_channels=ctx.in_channels,
+    )
