@@ -2,6 +2,9 @@
 import pytest
 import torch
 
+# Two cores shared by everything: intra-op threads only add contention in these small tests.
+torch.set_num_threads(1)
+
 ZENNET_CIFAR_1M = (
     "SuperConvK3BNRELU(3,88,1,1)SuperResK1K7K1(88,120,1,16,1)SuperResK1K7K1(120,192,2,16,3)"
     "SuperResK1K5K1(192,224,1,24,4)SuperResK1K5K1(224,96,2,24,2)SuperResK1K3K1(96,168,2,40,3)"

@@ -16,5 +16,10 @@ Every network built here follows one contract (the proxies rely on it):
 """
 from .arch_net import ArchNet, SqueezeExcite, build_model  # noqa: E402
 from .common import ContractNet  # noqa: E402
+from .counting import count_macs, count_params  # noqa: E402
+from .named import NAMED_MODELS, named_model  # noqa: E402
+from .nb201 import nb201_network, nb201_op_counts, parse_nb201  # noqa: E402
+from .resnet import resnet  # noqa: E402
 
-__all__ = ["ArchNet", "ContractNet", "SqueezeExcite", "build_model"]
+__all__ = ["ArchNet", "ContractNet", "SqueezeExcite", "build_model", "count_macs", "count_params", "NAMED_MODELS",
+           "named_model", "nb201_network", "nb201_op_counts", "parse_nb201", "resnet"]
