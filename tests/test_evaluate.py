@@ -166,3 +166,21 @@ def test_cli_bench_json(cells_csv, tmp_path):
     assert res["proxies"]["flops"]["mbr"] == pytest.approx(ev.mean_best_rank(flops, acc, flops, budgets))
     r = CliRunner().invoke(bench, [cells_csv, "--proxies", "params", "--out", out + "2", "--no-plots"])
     assert r.exit_code == 0 and "params" in r.output and "tau" in r.output
+
+
+CALLS = {"tfam": 0}
+
+
+@register_proxy("tfam")
+def _family_proxy(ctx):
+    from zsnas.proxies import ProxyResult
+
+    CALLS["tfam"] += 1
+    return ProxyResult("tfam", 0.0, sub_scores={"a": float(ctx.params), "b": -float(ctx.params)})
+
+
+def test_family_members_share_one_run(cells_csv, tmp_path):
+    CALLS["tfam"] = 0
+    res = ev.evaluate(cells_csv, proxies="tfam_a,tfam_b", out=str(tmp_path / "fam"), limit=2, plots=False, **FAST)
+    assert CALLS["tfam"] == 2  # once per architecture, not once per member
+    assert [(r["tfam_a"], r["tfam_b"]) for r in res["table"]] == [(101306, -101306), (643386, -643386)]

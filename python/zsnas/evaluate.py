@@ -290,7 +290,12 @@ def _worker_init(threads: int, extra_imports: Sequence[str]) -> None:
 
 
 def score_row(task: dict) -> dict:
-    """Score one table row with each requested proxy; a failure is recorded, never raised."""
+    """Score one table row with each requested proxy; a failure is recorded, never raised.
+
+    A name "<family>_<key>" whose family "<family>" is itself a registered proxy reporting
+    ``key`` in its sub_scores (e.g. az_expressivity from "az") is read from one run of the
+    family proxy (its seconds are then the family's, shared by the members).
+    """
     import torch
 
     from .proxies.registry import ProxyContext, run_proxy
@@ -305,8 +310,26 @@ def score_row(task: dict) -> dict:
         params=row["params"] if s["use_table_counts"] else None,
         flops=row["flops"] if s["use_table_counts"] else None,
     )
+    shared: Dict[str, object] = {}  # family proxy name -> its ProxyResult (or the exception)
     for name in task["proxies"]:
         try:
+            fam, key = _family(name)
+            if fam is not None:
+                # "az_trainability" & co: one run of the family proxy "az" gives all of them in
+                # its sub_scores -- run it once per architecture instead of once per member.
+                if fam not in shared:
+                    try:
+                        shared[fam] = run_proxy(fam, ctx)
+                    except Exception as e:  # noqa: BLE001
+                        shared[fam] = e
+                r = shared[fam]
+                if isinstance(r, Exception):
+                    raise r
+                if key in r.sub_scores:
+                    out["values"][name] = float(r.sub_scores[key])
+                    out["degenerate"][name] = int(r.degenerate)
+                    out["seconds"][name] = float(r.seconds)
+                    continue
             r = run_proxy(name, ctx)
             out["values"][name] = float(r.value)
             out["degenerate"][name] = int(r.degenerate)
@@ -314,6 +337,16 @@ def score_row(task: dict) -> dict:
         except Exception as e:  # noqa: BLE001 -- a failed candidate is recorded, the run goes on
             out["errors"][name] = f"{type(e).__name__}: {e}"
     return out
+
+
+def _family(name: str) -> Tuple[Optional[str], Optional[str]]:
+    """("az", "trainability") for "az_trainability" when a proxy "az" is registered, else (None, None)."""
+    from .proxies.registry import available_proxies
+
+    fam, sep, key = name.partition("_")
+    if sep and key and fam in available_proxies():
+        return fam, key
+    return None, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -483,7 +516,8 @@ def evaluate(
         raise ValueError("evaluate: no proxy given")
     _import_proxy_modules(extra_imports)
     for n in needed:
-        get_proxy(n)  # unknown names fail here, before any work
+        if _family(n)[0] is None:
+            get_proxy(n)  # unknown names fail here, before any work
 
     rows = read_table(csv_path, arch_column, acc_column, limit)
     settings = _settings(seed, batch_size, resolution, num_classes, use_table_counts)

@@ -276,7 +276,7 @@ def jacob_cov_value(jac: np.ndarray, k: float = JACOB_COV_K) -> Tuple[float, int
     constant = int(np.sum(np.ptp(jac, axis=1) == 0.0)) if jac.shape[1] > 1 else b
     if constant:
         return score(np.array([float(b)] + [0.0] * (b - 1))), constant
-    return score(np.linalg.eigvalsh(np.corrcoef(jac))), 0
+    return score(np.linalg.eigvalsh(np.atleast_2d(np.corrcoef(jac)))), 0  # atleast_2d: B = 1
 
 
 def jacob_cov_score(model: nn.Module, x: torch.Tensor) -> ProxyResult:
