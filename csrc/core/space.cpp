@@ -19,14 +19,14 @@ BlockType type_named(const char* name) {
 }
 
 [[noreturn]] void bad_field(const SpaceSpec& s, const std::string& field, const std::string& what) {
-  throw std::invalid_argument("search space '" + s.name + "': " + field + " " + what);
+  throw std::invalid_argument("search space '" + s.name + "': " + field + ": " + what);
 }
 
 void check_range(const SpaceSpec& s, const char* field, long long v, long long lo, long long hi) {
   if (v < lo || v > hi) {
     std::ostringstream os;
-    os << "=" << v << " is out of range [" << lo << ", " << hi << "]";
-    bad_field(s, field, os.str());
+    os << "search space '" << s.name << "': " << field << "=" << v << " is out of range [" << lo << ", " << hi << "]";
+    throw std::invalid_argument(os.str());
   }
 }
 
@@ -98,7 +98,9 @@ void validate_space(const SpaceSpec& s) {
   check_range(s, "depth_delta", s.depth_delta, 0, kMaxSubLayers);
   check_range(s, "min_sub_layers", s.min_sub_layers, 1, kMaxSubLayers);
   check_range(s, "max_sub_layers", s.max_sub_layers, s.min_sub_layers, kMaxSubLayers);
-  if (s.split_threshold != 0) check_range(s, "split_threshold (0 = never split)", s.split_threshold, 4, kMaxSubLayers);
+  if (s.split_threshold != 0 && (s.split_threshold < 4 || s.split_threshold > kMaxSubLayers))
+    bad_field(s, "split_threshold", std::to_string(s.split_threshold) + " is invalid: use 0 (never split) or a value in [4, " +
+                                        std::to_string(kMaxSubLayers) + "] (a split keeps 3 sub-layers and needs at least 1 left)");
   check_range(s, "resolution", s.resolution, 1, kMaxResolution);
   check_range(s, "num_classes", s.num_classes, 0, 1 << 24);
   if (s.initial.empty()) return;
