@@ -17,13 +17,12 @@ import pytest
 import torch
 from scipy import stats
 
-import zsnas
 from zsnas import Arch
 from zsnas import _core
 from zsnas.nn import build_model
 from zsnas.nn.arch_net import BN_EPS, Unit as TorchUnit
 from zsnas.nn.counting import count_macs
-from zsnas.spaces import Budget, BudgetError, Rng, SearchSpace, get_space, register_space
+from zsnas.spaces import SPACES, Budget, BudgetError, Rng, SearchSpace, get_space, register_space
 
 from conftest import ZENNET_CIFAR_1M, ZENNET_IMAGENET_400M
 
@@ -362,10 +361,13 @@ def test_space_json_and_registry(tmp_path):
     space.to_json(p)
     assert SearchSpace.from_json(p) == space and json.loads(p.read_text())["width_factors"] == [1.0, 2.0]
     assert pickle.loads(pickle.dumps(space)) == space
-    register_space(space)
-    assert get_space("user-k1kxk1") is space
-    with pytest.raises(ValueError, match="already registered"):
-        register_space(SearchSpace.from_dict({**USER_SPACE, "max_channels": 512}))
+    try:
+        register_space(space)
+        assert get_space("user-k1kxk1") is space
+        with pytest.raises(ValueError, match="already registered"):
+            register_space(SearchSpace.from_dict({**USER_SPACE, "max_channels": 512}))
+    finally:
+        SPACES.pop("user-k1kxk1", None)
     with pytest.raises(ValueError, match="unknown search space 'nope'"):
         get_space("nope")
     assert get_space("res").initial == Arch(
