@@ -11,7 +11,7 @@
 
 namespace zsnas {
 
-// Raised when no architecture within a budget can be found (bound as zsnas.BudgetError, a ValueError).
+// Raised when no architecture within a budget can be found (bound as zsnas.spaces.BudgetError, a ValueError).
 class BudgetError : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
