@@ -32,13 +32,13 @@ struct UnitCount {
   int out_resolution = 0;
 };
 
-UnitCount count_unit(const Unit& u, int h, int block_index, const std::string& block_name) {
+UnitCount count_unit(const Unit& u, int h, const BlockType& type) {
   UnitCount c;
   for (const Layer& l : u.layers) {
     if (l.kind == Layer::Conv) {
       if (l.stride > 1 && h < l.stride) {
         std::ostringstream os;
-        os << "block " << block_index << " (" << block_name << "): stride " << l.stride << " at input resolution "
+        os << "block " << u.block_index << " (" << type.name() << "): stride " << l.stride << " at input resolution "
            << h << " shrinks the feature map below 1 pixel";
         throw ArchError(os.str());
       }
@@ -76,7 +76,7 @@ std::vector<BlockStats> Arch::block_stats(int resolution, const CountOptions& op
     s.in_resolution = h;
     s.layers = blocks_[i].sub_layers;
     for (const Unit& u : expand_block(blocks_[i], static_cast<int>(i), opt)) {
-      UnitCount c = count_unit(u, h, static_cast<int>(i), blocks_[i].type.name());
+      UnitCount c = count_unit(u, h, blocks_[i].type);
       s.params += c.params;
       s.flops += c.flops;
       h = c.out_resolution;

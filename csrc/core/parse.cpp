@@ -49,9 +49,10 @@ class Parser {
                          std::to_string(start) + " (known: SuperConvK{1,3,5,7}BNRELU, SuperResK{3K3,5K5,7K7}, "
                          "SuperResK1K{3,5,7}K1, SuperResIDWE{1,2,4,6}K{3,5,7}, residual types with suffix SE)");
     }
-    std::string where = describe(index, name, start);
+    // Built only on the error path: the parser sits in the engine's hot loop.
+    auto where = [&] { return describe(index, name, start); };
     skip_ws();
-    if (at_end() || s_[i_] != '(') fail(where + ": expected '(' after the block name, found " + found());
+    if (at_end() || s_[i_] != '(') fail(where() + ": expected '(' after the block name, found " + found());
     ++i_;
     std::vector<long long> values;
     std::vector<long> positions;
@@ -60,7 +61,7 @@ class Parser {
       positions.push_back(static_cast<long>(i_));
       values.push_back(integer(where));
       skip_ws();
-      if (at_end()) fail(where + ": unbalanced parentheses, missing ')' at end of string");
+      if (at_end()) fail(where() + ": unbalanced parentheses, missing ')' at end of string");
       if (s_[i_] == ',') {
         ++i_;
         continue;
@@ -69,12 +70,12 @@ class Parser {
         ++i_;
         break;
       }
-      fail(where + ": expected ',' or ')' in the parameter list, found " + found());
+      fail(where() + ": expected ',' or ')' in the parameter list, found " + found());
     }
     const int expected = b.type.num_params();
     if (static_cast<int>(values.size()) != expected) {
       std::ostringstream os;
-      os << where << ": expected " << expected << " parameters ("
+      os << where() << ": expected " << expected << " parameters ("
          << (expected == 4 ? "in,out,stride,sub_layers" : "in,out,stride,bottleneck,sub_layers") << "), got "
          << values.size();
       fail_at(start, os.str());
@@ -82,7 +83,7 @@ class Parser {
     const char** names = expected == 4 ? kConvParamNames : kResParamNames;
     for (int p = 0; p < expected; ++p) {
       if (values[p] > (1LL << 30)) {
-        fail_at(positions[p], where + ": parameter " + names[p] + "=" + std::to_string(values[p]) + " is absurdly large");
+        fail_at(positions[p], where() + ": parameter " + names[p] + "=" + std::to_string(values[p]) + " is absurdly large");
       }
     }
     b.in = static_cast<int>(values[0]);
@@ -97,7 +98,8 @@ class Parser {
     return {b, start};
   }
 
-  long long integer(const std::string& where) {
+  template <typename Where>
+  long long integer(const Where& where) {
     long start = static_cast<long>(i_);
     bool neg = false;
     if (i_ < s_.size() && (s_[i_] == '-' || s_[i_] == '+')) {
@@ -105,18 +107,18 @@ class Parser {
       ++i_;
     }
     if (at_end() || !std::isdigit(static_cast<unsigned char>(s_[i_]))) {
-      fail_at(start, where + ": expected an integer parameter at position " + std::to_string(start) + ", found " + found());
+      fail_at(start, where() + ": expected an integer parameter at position " + std::to_string(start) + ", found " + found());
     }
     long long v = 0;
     while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) {
       if (v > (1LL << 40)) {
-        fail_at(start, where + ": integer at position " + std::to_string(start) + " is absurdly large");
+        fail_at(start, where() + ": integer at position " + std::to_string(start) + " is absurdly large");
       }
       v = v * 10 + (s_[i_] - '0');
       ++i_;
     }
     if (i_ < s_.size() && (s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E')) {
-      fail_at(start, where + ": parameters must be integers, found a non-integer at position " + std::to_string(start));
+      fail_at(start, where() + ": parameters must be integers, found a non-integer at position " + std::to_string(start));
     }
     return neg ? -v : v;
   }
@@ -137,10 +139,11 @@ class Parser {
   size_t i_ = 0;
 };
 
-void check_range(const std::string& where, long pos, const char* param, long long v, long long lo, long long hi) {
+template <typename Where>
+void check_range(const Where& where, long pos, const char* param, long long v, long long lo, long long hi) {
   if (v < lo || v > hi) {
     std::ostringstream os;
-    os << where << ": parameter " << param << "=" << v << " is out of range [" << lo << ", " << hi << "]";
+    os << where() << ": parameter " << param << "=" << v << " is out of range [" << lo << ", " << hi << "]";
     throw ArchError(os.str(), pos);
   }
 }
@@ -150,7 +153,7 @@ void validate_blocks(const std::vector<Block>& blocks, const std::vector<long>& 
   for (size_t i = 0; i < blocks.size(); ++i) {
     const Block& b = blocks[i];
     long pos = positions.empty() ? -1 : positions[i];
-    std::string where = describe(static_cast<int>(i), b.type.name(), pos);
+    auto where = [&] { return describe(static_cast<int>(i), b.type.name(), pos); };
     check_range(where, pos, "in_channels", b.in, 1, kMaxChannels);
     check_range(where, pos, "out_channels", b.out, 1, kMaxChannels);
     check_range(where, pos, "stride", b.stride, 1, kMaxStride);
@@ -158,7 +161,7 @@ void validate_blocks(const std::vector<Block>& blocks, const std::vector<long>& 
     check_range(where, pos, "sub_layers", b.sub_layers, 1, kMaxSubLayers);
     if (i > 0 && blocks[i - 1].out != b.in) {
       std::ostringstream os;
-      os << where << ": channel mismatch, in_channels=" << b.in << " but the previous block outputs "
+      os << where() << ": channel mismatch, in_channels=" << b.in << " but the previous block outputs "
          << blocks[i - 1].out << " channels";
       throw ArchError(os.str(), pos);
     }
@@ -168,11 +171,12 @@ void validate_blocks(const std::vector<Block>& blocks, const std::vector<long>& 
 }  // namespace
 
 std::string Block::to_string() const {
-  std::ostringstream os;
-  os << type.name() << '(' << in << ',' << out << ',' << stride << ',';
-  if (type.is_residual()) os << bottleneck << ',';
-  os << sub_layers << ')';
-  return os.str();
+  std::string s = type.name();
+  s += '(';
+  s += std::to_string(in) + ',' + std::to_string(out) + ',' + std::to_string(stride) + ',';
+  if (type.is_residual()) s += std::to_string(bottleneck) + ',';
+  s += std::to_string(sub_layers) + ')';
+  return s;
 }
 
 Arch Arch::parse(const std::string& s) {
