@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 from .arch import Arch, ArchError, Block  # noqa: E402
 
 _LAZY = {
-    "score": ("zsnas.score", "score"),
+    "score": ("zsnas.scoring", "score"),
+    "ScoreReport": ("zsnas.scoring", "ScoreReport"),
     "evaluate": ("zsnas.evaluate", None),
     "nn": ("zsnas.nn", None),
     "proxies": ("zsnas.proxies", None),

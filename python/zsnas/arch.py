@@ -43,6 +43,16 @@ class Arch:
     def __hash__(self) -> int:
         return hash(str(self))
 
+    # Immutable: copies share the C++ value; pickling goes through the canonical string.
+    def __reduce__(self):
+        return (Arch, (str(self),))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     # --- structure ------------------------------------------------------------------------
     @property
     def blocks(self) -> list:

@@ -212,15 +212,3 @@ def score(
                             "(zsnas.proxies.rank.az_nas_scores); 'az' reports expressivity as its value")
     report.seconds = time.perf_counter() - t0
     return report
-
-
-class _CallableModule(__import__("types").ModuleType):
-    """`import zsnas.score` binds the *module* to the package attribute `zsnas.score`, shadowing
-    the lazily exported function; making the module callable keeps `zsnas.score(...)` working
-    whichever of the two that attribute holds."""
-
-    def __call__(self, *args, **kwargs) -> ScoreReport:
-        return score(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule
