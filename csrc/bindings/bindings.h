@@ -6,4 +6,5 @@
 namespace zsnas {
 void bind_arch(pybind11::module_& m);
 void bind_spaces(pybind11::module_& m);
+void bind_engine(pybind11::module_& m);
 }  // namespace zsnas

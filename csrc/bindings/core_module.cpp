@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "zsnas core: architecture IR, counting, search spaces and evolution engine (no torch)";
   zsnas::bind_arch(m);
   zsnas::bind_spaces(m);
+  zsnas::bind_engine(m);
 }
