@@ -422,27 +422,31 @@ def _safe_name(name: str) -> str:
 
 
 def scatter_plot(path: str, name: str, scores, accuracies, corr: dict) -> None:
-    """Scatter of proxy value vs accuracy (log / symlog x when the values span decades)."""
+    """Scatter of proxy value vs accuracy. When the values span more than three decades (synflow,
+    floors of degenerate networks) the x axis is the proxy's rank instead, which is what τ sees."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     s, a = _as_array(scores), _as_array(accuracies)
-    keep = np.isfinite(s) & np.isfinite(a)
+    keep = ~(np.isnan(s) | np.isnan(a))
     s, a = s[keep], a[keep]
+    xlabel = f"{name} (higher is better)"
+    if len(s):
+        fin = np.abs(s[np.isfinite(s)])
+        typical = float(np.median(fin)) if len(fin) else 0.0
+        pos = s[s > 0]
+        wide = (not np.isfinite(s).all()) or (typical > 0 and float(fin.max()) / typical > 1e3) or (
+            len(pos) and float(pos.max()) / float(pos.min()) > 1e3)
+        if wide:
+            s = stats.rankdata(s, method="average")
+            xlabel = f"rank of {name} (values span decades; higher is better)"
     fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
     ax.scatter(s, a, s=6, alpha=0.5)
-    if len(s):
-        lo, hi = float(np.min(s)), float(np.max(s))
-        big, typical = float(np.max(np.abs(s))), float(np.median(np.abs(s)))
-        if lo > 0 and hi / lo > 1e3:
-            ax.set_xscale("log")
-        elif typical > 0 and big / typical > 1e3:  # a few far outliers (e.g. floors): symlog
-            ax.set_xscale("symlog", linthresh=typical)
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     ax.set_title(f"{name}\nτ={fmt(corr.get('kendall'))} ρ={fmt(corr.get('spearman'))} n={corr.get('n')}", fontsize=8)
-    ax.set_xlabel(f"{name} (higher is better)", fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel("accuracy", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
