@@ -538,7 +538,7 @@ RankTopK::Stats Engine::topk_stats() const { return topk_ ? topk_->stats() : Ran
 
 std::string Engine::csv_header() const {
   std::string h = "id,iteration,parent,status,structure,params,flops,layers,latency_ms";
-  for (const std::string& n : cfg_.score_names) h += "," + csv_field(n);
+  for (const std::string& n : cfg_.score_names) h += "," + csv_field("score_" + n);
   return h + ",error\n";
 }
 

@@ -141,7 +141,7 @@ class Engine {
   const Budget& budget() const { return budget_; }
   RankTopK::Stats topk_stats() const;
 
-  // CSV rows (header: id,iteration,parent,status,structure,params,flops,layers,latency_ms,<scores>,error).
+  // CSV rows (header: id,iteration,parent,status,structure,params,flops,layers,latency_ms,score_<name>...,error).
   std::string csv_header() const;
   std::string csv_rows(const std::vector<int64_t>& ids) const;
 
