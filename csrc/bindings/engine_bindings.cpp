@@ -137,7 +137,8 @@ void bind_engine(py::module_& m) {
              t.insert(id, v.data());
            }, py::arg("id"), py::arg("scores"))
       .def("insert_many", [](RankTopK& t, py::array_t<int64_t, py::array::c_style | py::array::forcecast> ids,
-                             py::array_t<double, py::array::c_style | py::array::forcecast> values, bool bulk) {
+                             py::array_t<double, py::array::c_style | py::array::forcecast> values, bool bulk,
+                             bool select) {
              if (values.ndim() != 2 || values.shape(1) != t.num_scores() || ids.ndim() != 1 || ids.shape(0) != values.shape(0))
                throw py::value_error("RankTopK.insert_many: ids (n,) and values (n, num_scores) expected");
              const int64_t* ip = ids.data();
@@ -151,11 +152,15 @@ void bind_engine(py::module_& m) {
                t.bulk_insert(iv, vv);
              } else {
                py::gil_scoped_release release;
-               for (py::ssize_t i = 0; i < n; ++i) t.insert(ip[i], vp + i * t.num_scores());
+               for (py::ssize_t i = 0; i < n; ++i) {
+                 t.insert(ip[i], vp + i * t.num_scores());
+                 if (select) t.top();  // what the az loop does before drawing the next parent
+               }
              }
              return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-           }, py::arg("ids"), py::arg("values"), py::arg("bulk") = false,
-           "insert rows one by one (bulk=False: the tell path) or at once; returns the seconds it took")
+           }, py::arg("ids"), py::arg("values"), py::arg("bulk") = false, py::arg("select") = false,
+           "insert rows one by one (bulk=False: the tell path; select=True: also the top k after each, as the "
+           "az loop does) or at once; returns the seconds it took")
       .def("top", &RankTopK::top, "ids of the current top k, ascending")
       .def("best", [](RankTopK& t) -> py::object {
         int64_t b = t.best();
