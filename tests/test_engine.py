@@ -247,8 +247,6 @@ def tiny_table():
 
 
 def test_budgets_hold_for_every_candidate_with_lut_latency():
-    import torch
-
     from zsnas.nn.arch_net import build_model
 
     table = tiny_table()

@@ -30,15 +30,13 @@ identical to one that was never interrupted (same history, same best).
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from . import _core, __version__
 from .arch import Arch
@@ -295,8 +293,7 @@ class ProxyScorer:
     def __init__(self, cfg: SearchConfig, device):
         import torch
 
-        from .proxies import registry  # noqa: F401
-        from . import proxies as _registered  # noqa: F401
+        from . import proxies as _registered  # noqa: F401  (registers the built-in proxies)
 
         self.cfg = cfg
         self.device = torch.device(device)
