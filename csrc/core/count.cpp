@@ -1,8 +1,9 @@
-// Exact parameter and FLOPs (conv + linear multiply-accumulates) counts over the expanded units.
+// Exact parameter and FLOPs (conv + linear multiply-accumulates) counts, walking the same unit
+// expansion the torch builder builds (visit_block), without allocating.
 // params == sum(p.numel()) of the torch model zsnas.nn builds from the same units.
 #include <sstream>
 
-#include "arch.h"
+#include "expand.h"
 
 namespace zsnas {
 
@@ -16,41 +17,40 @@ int64_t layer_params(const Layer& l) {
   return w + (l.bn ? 2 * int64_t(l.out) : 0);
 }
 
-int64_t layer_flops(const Layer& l, int h_out) {
+int64_t layer_flops(const Layer& l, int64_t h_out) {
   if (l.kind == Layer::SE) return int64_t(2) * l.in * l.hidden;  // on the pooled 1x1 map
   return int64_t(l.kernel) * l.kernel * (l.in / l.groups) * l.out * h_out * h_out;
 }
 
-int64_t unit_params(const Unit& u) {
-  int64_t p = u.projection ? int64_t(u.in) * u.out + 2 * int64_t(u.out) : 0;
-  for (const Layer& l : u.layers) p += layer_params(l);
-  return p;
-}
-
-struct UnitCount {
+// Accumulates params, and FLOPs when `h` (the running resolution) is positive.
+struct Counter {
+  const Block* block = nullptr;
+  int h = 0;  // 0: count params only
   int64_t params = 0, flops = 0;
-  int out_resolution = 0;
-};
+  UnitShape unit;
 
-UnitCount count_unit(const Unit& u, int h, const BlockType& type) {
-  UnitCount c;
-  for (const Layer& l : u.layers) {
+  void begin_unit(const UnitShape& s) {
+    unit = s;
+    if (s.projection) params += int64_t(s.in) * s.out + 2 * int64_t(s.out);
+  }
+  void layer(const Layer& l) {
+    params += layer_params(l);
+    if (h <= 0) return;
     if (l.kind == Layer::Conv) {
       if (l.stride > 1 && h < l.stride) {
         std::ostringstream os;
-        os << "block " << u.block_index << " (" << type.name() << "): stride " << l.stride << " at input resolution "
-           << h << " shrinks the feature map below 1 pixel";
+        os << "block " << unit.block_index << " (" << block->type.name() << "): stride " << l.stride
+           << " at input resolution " << h << " shrinks the feature map below 1 pixel";
         throw ArchError(os.str());
       }
       h = conv_out(h, l.kernel, l.stride);
     }
-    c.flops += layer_flops(l, h);
+    flops += layer_flops(l, h);
   }
-  if (u.projection) c.flops += int64_t(u.in) * u.out * h * h;
-  c.params = unit_params(u);
-  c.out_resolution = h;
-  return c;
-}
+  void end_unit() {
+    if (h > 0 && unit.projection) flops += int64_t(unit.in) * unit.out * h * h;
+  }
+};
 
 void check_resolution(int resolution) {
   if (resolution < 1 || resolution > kMaxResolution) {
@@ -72,16 +72,16 @@ std::vector<BlockStats> Arch::block_stats(int resolution, const CountOptions& op
   std::vector<BlockStats> stats;
   int h = resolution;
   for (size_t i = 0; i < blocks_.size(); ++i) {
+    Counter c;
+    c.block = &blocks_[i];
+    c.h = h;
+    visit_block(blocks_[i], static_cast<int>(i), opt, c);
     BlockStats s;
     s.in_resolution = h;
+    s.out_resolution = h = c.h;
+    s.params = c.params;
+    s.flops = c.flops;
     s.layers = blocks_[i].sub_layers;
-    for (const Unit& u : expand_block(blocks_[i], static_cast<int>(i), opt)) {
-      UnitCount c = count_unit(u, h, blocks_[i].type);
-      s.params += c.params;
-      s.flops += c.flops;
-      h = c.out_resolution;
-    }
-    s.out_resolution = h;
     stats.push_back(s);
   }
   return stats;
@@ -89,18 +89,26 @@ std::vector<BlockStats> Arch::block_stats(int resolution, const CountOptions& op
 
 int64_t Arch::params(const CountOptions& opt) const {
   check_classes(opt.num_classes);
-  int64_t total = 0;
-  for (const Unit& u : units(opt)) total += unit_params(u);
-  if (opt.num_classes > 0) total += int64_t(out_channels()) * opt.num_classes + opt.num_classes;
-  return total;
+  Counter c;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    c.block = &blocks_[i];
+    visit_block(blocks_[i], static_cast<int>(i), opt, c);
+  }
+  if (opt.num_classes > 0) c.params += int64_t(out_channels()) * opt.num_classes + opt.num_classes;
+  return c.params;
 }
 
 int64_t Arch::flops(int resolution, const CountOptions& opt) const {
   check_classes(opt.num_classes);
-  int64_t total = 0;
-  for (const BlockStats& s : block_stats(resolution, opt)) total += s.flops;
-  if (opt.num_classes > 0) total += int64_t(out_channels()) * opt.num_classes;
-  return total;
+  check_resolution(resolution);
+  Counter c;
+  c.h = resolution;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    c.block = &blocks_[i];
+    visit_block(blocks_[i], static_cast<int>(i), opt, c);
+  }
+  if (opt.num_classes > 0) c.flops += int64_t(out_channels()) * opt.num_classes;
+  return c.flops;
 }
 
 int Arch::layers() const {
