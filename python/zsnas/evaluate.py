@@ -129,25 +129,11 @@ def correlations(scores, accuracies, flops=None, budgets=None) -> dict:
 # rank aggregation (AZ-NAS §5) of several proxies into one score
 # --------------------------------------------------------------------------------------------
 
-def _rank_aggregate_local(columns: Sequence[np.ndarray]) -> np.ndarray:
-    """Σ_M ln(rank_M(i)/m), ascending average ranks (REFERENCE.md §5)."""
-    m = len(columns[0])
-    total = np.zeros(m)
-    for col in columns:
-        total += np.log(stats.rankdata(col, method="average") / m)
-    return total
-
-
 def rank_aggregate_columns(columns: Sequence[Sequence[float]]) -> np.ndarray:
-    """Aggregate proxy columns (each oriented higher-is-better, same candidates, no NaN).
+    """Aggregate proxy columns (each oriented higher-is-better, same candidates, no NaN)."""
+    from .proxies.rank import rank_aggregate
 
-    Uses ``zsnas.proxies.rank.rank_aggregate`` when it exists, else the same formula here.
-    """
     cols = [np.asarray(c, dtype=np.float64) for c in columns]
-    try:
-        from .proxies.rank import rank_aggregate
-    except ImportError:
-        return _rank_aggregate_local(cols)
     return np.asarray(rank_aggregate(np.stack(cols, axis=1)), dtype=np.float64)
 
 
