@@ -8,6 +8,11 @@ the CIFAR ZenNet-1.0M structure. Each cell of the table is the minimum over --ru
 process CPU time (the machine is shared: wall time is printed too). Values are printed so the
 two columns can be seen to compute the same quantities (they differ by the documented
 choices: probes drawn differently, batch vs running variance, fp64 vs fp32 eigen).
+
+The "conv floor" rows time only the convolutions zsnas runs (channels_last oneDNN, each conv
+on its recorded input: forward for Zen's two passes; forward + input-gradient for AZ) and
+print the baseline total over that time: the best ratio any implementation using these
+convolution kernels can reach.
 """
 from __future__ import annotations
 
@@ -49,6 +54,36 @@ def timed(fn, runs: int):
     return min(cpu), min(wall), out
 
 
+def conv_floor(model, resolution: int, batch: int, passes: int, backward: bool, runs: int):
+    """Min CPU seconds of just the model's convolutions (channels_last, one forward per pass,
+    plus the input-gradient when ``backward``), each on the input it sees in a real forward."""
+    model = model.to(memory_format=torch.channels_last).train()
+    calls = []
+    hooks = [m.register_forward_hook(lambda m, i, o: calls.append((m, i[0].detach(), o.shape)))
+             for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        model.forward_pre_gap(torch.randn(batch, 3, resolution, resolution).contiguous(
+            memory_format=torch.channels_last))
+    for h in hooks:
+        h.remove()
+    for m in model.parameters():
+        m.requires_grad_(False)
+    grads = [torch.randn(shape).contiguous(memory_format=torch.channels_last) for _, _, shape in calls]
+
+    def run():
+        for _ in range(passes):
+            for (m, x, _), g in zip(calls, grads):
+                if backward:
+                    x = x.requires_grad_(True)
+                    with torch.enable_grad():
+                        torch.autograd.grad(m(x), x, g)
+                else:
+                    with torch.no_grad():
+                        m(x)
+
+    return timed(run, runs)[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -58,7 +93,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     B = args.batch
 
-    rows = []
+    rows, floors = [], []
     for label, cell in NB201_CELLS.items():
         model = nb201_network(cell)
         flops = count_macs(model, (3, 32, 32))
@@ -67,6 +102,8 @@ def main() -> None:
         rows.append((f"AZ-NAS  NB201 {label} cell ({flops / 1e6:.1f} MMAC)", base, ours,
                      f"E {base[2]['expressivity']:.3f}/{ours[2]['expressivity']:.3f}  "
                      f"T {base[2]['trainability']:.4f}/{ours[2]['trainability']:.4f}"))
+        floor = conv_floor(copy.deepcopy(model), 32, B, passes=1, backward=True, runs=args.runs)
+        floors.append((f"  conv floor: fwd + input-grad convs only", base[0], floor))
 
     def zennet(residual: bool = False):
         return build_model(ZENNET_CIFAR_1M, residual=residual, num_classes=10)
@@ -75,13 +112,16 @@ def main() -> None:
     base = timed(lambda: zen_score_authors(zennet(), 32, B, repeats=1), args.runs)
     ours = timed(lambda: zen_score(zennet, resolution=32, batch_size=B, repeats=1).value, args.runs)
     rows.append(("Zen     ZenNet-1.0M CIFAR (1 repeat)", base, ours, f"score {base[2]:.3f}/{ours[2]:.3f}"))
+    floor = conv_floor(zennet(), 32, B, passes=2, backward=False, runs=args.runs)
+    floors.append(("  conv floor: the two passes' convs only", base[0], floor))
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), B={B}, min of {args.runs} runs")
     head = f"{'row':46s} {'authors cpu s':>13s} {'zsnas cpu s':>11s} {'ratio':>6s} {'(wall a/z)':>13s}  values authors/zsnas"
     print(head)
     print("-" * len(head))
-    for name, b, o, vals in rows:
+    for (name, b, o, vals), (fname, fb, fo) in zip(rows, floors):
         print(f"{name:46s} {b[0]:13.3f} {o[0]:11.3f} {b[0] / o[0]:5.2f}x {b[1]:6.2f}/{o[1]:<6.2f}  {vals}")
+        print(f"{fname:46s} {fb:13.3f} {fo:11.3f} {fb / fo:5.2f}x  (best ratio with these convolutions)")
 
 
 if __name__ == "__main__":

@@ -46,3 +46,73 @@ def test_abs_diff_sum_opcheck(device):
     a = torch.randn(4, 3, 5, device=device)
     b = torch.randn(4, 3, 5, device=device)
     opcheck(torch.ops.zsnas.abs_diff_sum.default, (a, b), test_utils=("test_schema", "test_faketensor"))
+
+
+BN_CASES = [((6, 5, 7, 7), "nchw"), ((6, 5, 7, 7), "channels_last"), ((9, 4), "nchw"), ((3, 6, 10), "nchw"),
+            ((2, 3, 4, 4), "strided")]
+
+
+def _bn_input(shape, layout, device, g):
+    x = (torch.randn(*shape, generator=g) * 3 + 1.5).to(device)  # non-zero mean: tests centring
+    if layout == "channels_last":
+        return x.contiguous(memory_format=torch.channels_last)
+    if layout == "strided":  # neither NCHW- nor NHWC-contiguous: the reference path
+        return x.transpose(2, 3)
+    return x
+
+
+@pytest.mark.parametrize("relu", [True, False], ids=["relu", "no-relu"])
+@pytest.mark.parametrize("shape,layout", BN_CASES, ids=[f"{s}-{l}" for s, l in BN_CASES])
+def test_batch_norm_relu_train_matches_reference(device, shape, layout, relu):
+    g = torch.Generator().manual_seed(1)
+    x = _bn_input(shape, layout, device, g)
+    c = shape[1]
+    w = (torch.rand(c, generator=g) + 0.5).to(device)
+    b = torch.randn(c, generator=g).to(device)
+    want, want_mean, want_var = ops.batch_norm_relu_train_reference(x, w, b, 1e-3, relu)
+    y = x.clone()
+    mean, var = ops.batch_norm_relu_train_(y, w, b, 1e-3, relu)
+    torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(mean, want_mean, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(var, want_var, rtol=1e-10, atol=1e-12)
+    assert mean.dtype == var.dtype == torch.float64
+    assert (not relu) or bool((y >= 0).all())
+    # the reference itself is torch's training-mode BN (biased variance) followed by ReLU
+    bn = torch.nn.functional.batch_norm(x, None, None, w, b, True, 0.0, 1e-3)
+    torch.testing.assert_close(want, torch.relu(bn) if relu else bn, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_relu_train_hand_case():
+    # channel 0 holds {1, 3} (mean 2, var 1), channel 1 {10, 14} (mean 12, var 4); eps 0
+    x = torch.tensor([[1.0, 10.0], [3.0, 14.0]])
+    mean, var = ops.batch_norm_relu_train_(x, torch.tensor([2.0, 1.0]), torch.tensor([0.0, 0.5]), 0.0, True)
+    assert mean.tolist() == [2.0, 12.0] and var.tolist() == [1.0, 4.0]
+    assert x.tolist() == [[0.0, 0.0], [2.0, 1.5]]  # [[-2, -0.5], [2, 1.5]] before the ReLU
+    y = torch.tensor([[1.0, 10.0], [3.0, 14.0]])
+    ops.batch_norm_relu_train_(y, None, None, 0.0, False)  # no affine
+    assert y.tolist() == [[-1.0, -1.0], [1.0, 1.0]]
+
+
+def test_batch_norm_relu_train_constant_channel_and_nan(device):
+    x = torch.full((4, 2, 3, 3), 7.0, device=device)
+    mean, var = ops.batch_norm_relu_train_(x, None, None, 1e-5, True)
+    assert mean.tolist() == [7.0, 7.0] and var.tolist() == [0.0, 0.0] and not x.any()
+    z = torch.zeros(4, 2, 3, 3, device=device)
+    z[1, 1, 2, 2] = float("nan")
+    _, var = ops.batch_norm_relu_train_(z, None, None, 1e-5, True)
+    assert var[0].item() == 0.0 and torch.isnan(var[1]) and torch.isnan(z[:, 1]).all()
+
+
+def test_batch_norm_relu_train_bad_affine_is_clear():
+    with pytest.raises(ValueError, match="weight must be"):
+        ops.batch_norm_relu_train_(torch.zeros(2, 3, 2, 2), torch.ones(4), None, 1e-5, True)
+    with pytest.raises(ValueError, match="C >= 1"):
+        ops.batch_norm_relu_train_(torch.zeros(5), None, None, 1e-5, True)
+
+
+def test_batch_norm_relu_train_opcheck(device):
+    x = torch.randn(4, 3, 5, 5, device=device)
+    w = torch.rand(3, device=device) + 0.5
+    b = torch.randn(3, device=device)
+    opcheck(torch.ops.zsnas.batch_norm_relu_train_.default, (x, w, b, 1e-3, True),
+            test_utils=("test_schema", "test_faketensor"))

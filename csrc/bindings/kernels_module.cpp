@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "../kernels/cpu/abs_diff_sum.h"
+#include "../kernels/cpu/batch_norm_relu.h"
 
 namespace py = pybind11;
 using namespace zsnas::kernels;
@@ -30,6 +31,18 @@ PYBIND11_MODULE(_kernels, m) {
       },
       py::arg("a"), py::arg("b"), py::arg("out"), py::arg("rows"), py::arg("cols"),
       "out[i] = sum_j |a[i,j]-b[i,j]| for contiguous float32 a, b (rows x cols) into float64 out");
+  m.def(
+      "batch_norm_relu_train_cpu",
+      [](std::uintptr_t x, std::uintptr_t y, std::uintptr_t gamma, std::uintptr_t beta, std::uintptr_t mean,
+         std::uintptr_t var, long long outer, long long channels, long long inner, double eps, bool relu) {
+        py::gil_scoped_release release;
+        batch_norm_relu_train_cpu(ptr<const float>(x), ptr<float>(y), ptr<const float>(gamma), ptr<const float>(beta),
+                                  ptr<double>(mean), ptr<double>(var), outer, channels, inner, eps, relu);
+      },
+      py::arg("x"), py::arg("y"), py::arg("gamma"), py::arg("beta"), py::arg("mean"), py::arg("var"), py::arg("outer"),
+      py::arg("channels"), py::arg("inner"), py::arg("eps"), py::arg("relu"),
+      "training-mode batch norm (+ReLU) of contiguous float32 x seen as [outer, channels, inner] into y (may be x); "
+      "gamma/beta 0 = no affine; float64 batch mean and biased variance into mean/var");
 #ifdef ZSNAS_WITH_CUDA
   m.def(
       "abs_diff_sum_cuda",
@@ -39,5 +52,17 @@ PYBIND11_MODULE(_kernels, m) {
       },
       py::arg("a"), py::arg("b"), py::arg("out"), py::arg("rows"), py::arg("cols"), py::arg("stream"),
       "CUDA twin of abs_diff_sum_cpu; device pointers and a cudaStream_t handle");
+  m.def(
+      "batch_norm_relu_train_cuda",
+      [](std::uintptr_t x, std::uintptr_t y, std::uintptr_t gamma, std::uintptr_t beta, std::uintptr_t mean,
+         std::uintptr_t var, std::uintptr_t workspace, long long outer, long long channels, long long inner, double eps,
+         bool relu, std::uintptr_t stream) {
+        batch_norm_relu_train_cuda(ptr<const float>(x), ptr<float>(y), ptr<const float>(gamma), ptr<const float>(beta),
+                                   ptr<double>(mean), ptr<double>(var), ptr<float>(workspace), outer, channels, inner,
+                                   eps, relu, reinterpret_cast<void*>(stream));
+      },
+      py::arg("x"), py::arg("y"), py::arg("gamma"), py::arg("beta"), py::arg("mean"), py::arg("var"),
+      py::arg("workspace"), py::arg("outer"), py::arg("channels"), py::arg("inner"), py::arg("eps"), py::arg("relu"),
+      py::arg("stream"), "CUDA twin of batch_norm_relu_train_cpu; workspace = 2*channels device floats");
 #endif
 }

@@ -5,6 +5,8 @@ for torch.compile, and a pure-torch reference beside it that tests compare again
 """
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import torch
 
 from . import _kernels
@@ -51,3 +53,81 @@ def abs_diff_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 @abs_diff_sum.register_fake
 def _abs_diff_sum_fake(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a.new_empty((a.shape[0],), dtype=torch.float64)
+
+
+def batch_norm_relu_train_reference(x: torch.Tensor, weight, bias, eps: float, relu: bool):
+    """(y, mean, var): training-mode batch norm over every dim but 1, then ReLU when ``relu``;
+    mean and biased variance per channel in float64, y = (x − mean)/sqrt(var + eps)·γ + β."""
+    dims = [d for d in range(x.dim()) if d != 1]
+    x64 = x.double()
+    mean = x64.mean(dim=dims)
+    var = x64.var(dim=dims, correction=0)
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    y = (x64 - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
+    if weight is not None:
+        y = y * weight.double().view(shape)
+    if bias is not None:
+        y = y + bias.double().view(shape)
+    if relu:
+        y = torch.relu(y)
+    return y.to(x.dtype), mean, var
+
+
+def _bn_layout(x: torch.Tensor):
+    """(outer, C, inner) when x's memory is [outer, C, inner]-contiguous, else None."""
+    c = x.shape[1]
+    if x.is_contiguous():
+        return x.shape[0], c, x.numel() // (x.shape[0] * c) if x.shape[0] * c else 0
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return x.numel() // c if c else 0, c, 1
+    return None
+
+
+@torch.library.custom_op("zsnas::batch_norm_relu_train_", mutates_args=("x",))
+def batch_norm_relu_train_(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+                           eps: float, relu: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """In place: x ← ReLU(BN_train(x)) (ReLU only when ``relu``); returns the per-channel batch
+    mean and biased variance (float64 [C]) BN normalised with.
+
+    Fused kernel (one statistics pass, one in-place apply pass) for float32 x on CPU, or on CUDA
+    when compiled, in NCHW- or channels_last-contiguous memory; anything else takes the
+    pure-torch reference. No running statistics are updated and there is no autograd: it is
+    for forward-only uses (Zen-score)."""
+    if x.dim() < 2 or x.shape[1] == 0:
+        raise ValueError(f"batch_norm_relu_train_: x needs [N, C, ...] with C >= 1, got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (t.shape != (c,) or t.device != x.device):
+            raise ValueError(f"batch_norm_relu_train_: {name} must be [{c}] on {x.device}, got "
+                             f"{tuple(t.shape)} on {t.device}")
+    layout = _bn_layout(x)
+    fused = layout is not None and x.dtype == torch.float32 and all(
+        t is None or t.dtype == torch.float32 for t in (weight, bias)) and (
+        x.device.type == "cpu" or (x.device.type == "cuda" and CUDA_COMPILED))
+    if not fused:
+        y, mean, var = batch_norm_relu_train_reference(x, weight, bias, eps, relu)
+        x.copy_(y)
+        return mean, var
+    outer, _, inner = layout
+    mean = torch.empty(c, dtype=torch.float64, device=x.device)
+    var = torch.empty(c, dtype=torch.float64, device=x.device)
+    w = weight.contiguous() if weight is not None else None
+    b = bias.contiguous() if bias is not None else None
+    wp = w.data_ptr() if w is not None else 0
+    bp = b.data_ptr() if b is not None else 0
+    if x.device.type == "cpu":
+        _kernels.batch_norm_relu_train_cpu(x.data_ptr(), x.data_ptr(), wp, bp, mean.data_ptr(), var.data_ptr(),
+                                           outer, c, inner, float(eps), bool(relu))
+    else:
+        work = torch.empty(2 * c, dtype=torch.float32, device=x.device)
+        with torch.cuda.device(x.device):
+            stream = torch.cuda.current_stream(x.device).cuda_stream
+            _kernels.batch_norm_relu_train_cuda(x.data_ptr(), x.data_ptr(), wp, bp, mean.data_ptr(), var.data_ptr(),
+                                                work.data_ptr(), outer, c, inner, float(eps), bool(relu), stream)
+    return mean, var
+
+
+@batch_norm_relu_train_.register_fake
+def _batch_norm_relu_train_fake(x, weight, bias, eps, relu):
+    c = x.shape[1]
+    return x.new_empty((c,), dtype=torch.float64), x.new_empty((c,), dtype=torch.float64)

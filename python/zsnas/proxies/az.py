@@ -29,6 +29,10 @@ for ~7.5 % of NB201 cells; zsnas gives a defined value and counts them):
   reference's finite term -1e6 + 2; it is counted as a degenerate pair.
 No value is ever NaN; a NaN/inf in the features themselves raises FloatingPointError.
 
+Speed: while scoring, every AvgPool2d(3, 1, 1) (NB201's avg_pool_3x3) runs as a depthwise
+convolution with unit weights times 1/count (_box_mean3x3; 3-4x faster forward and backward
+on CPU than avg_pool2d); the override is removed afterwards.
+
 A single network has no AZ-NAS score: the score only exists over a set of candidates, via
 ``zsnas.proxies.rank.az_nas_scores``. The combined proxy "az" therefore reports
 ``value = expressivity`` and keeps all four numbers in ``sub_scores``.
@@ -153,6 +157,56 @@ def _count_macs_hooks(model: nn.Module):
     return total, handles
 
 
+_BOX_CACHE: Dict[tuple, torch.Tensor] = {}
+
+
+def _box_tensor(key: tuple, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    if key not in _BOX_CACHE:
+        _BOX_CACHE[key] = make()
+    return _BOX_CACHE[key]
+
+
+def _box_mean3x3(x: torch.Tensor, count_include_pad: bool) -> torch.Tensor:
+    """AvgPool2d(3, stride=1, padding=1) as a depthwise convolution with unit weights, divided
+    by the number of in-image taps. oneDNN's depthwise convolution (and its backward) is 3-4x
+    faster than the CPU avg_pool2d kernels on channels_last 16-channel maps; the values agree
+    to rounding (sum * (1/count) instead of sum / count)."""
+    c, (h, w) = x.shape[1], x.shape[2:]
+    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    ones = _box_tensor(("w", c, cl, x.device, x.dtype), lambda: torch.ones(
+        c, 1, 3, 3, device=x.device, dtype=x.dtype).contiguous(
+        memory_format=torch.channels_last if cl else torch.contiguous_format))
+    s = F.conv2d(x, ones, padding=1, groups=c)
+    if count_include_pad:
+        return s * (1.0 / 9.0)
+    # 1/count materialised as [1, C, H, W] in x's layout: a broadcast over the innermost
+    # (channel) dim of a channels_last tensor does not vectorise and costs 5x more
+    inv = _box_tensor(("n", c, h, w, cl, x.device, x.dtype), lambda: (1.0 / F.conv2d(
+        torch.ones(1, 1, h, w, device=x.device, dtype=x.dtype),
+        torch.ones(1, 1, 3, 3, device=x.device, dtype=x.dtype), padding=1)).expand(1, c, h, w).contiguous(
+        memory_format=torch.channels_last if cl else torch.contiguous_format))
+    return s * inv
+
+
+def _accelerate_pools(model: nn.Module) -> Callable[[], None]:
+    """Route every AvgPool2d(3, 1, 1) of ``model`` through _box_mean3x3 (an instance-level
+    forward override); returns the function that removes the overrides again."""
+    patched = []
+    for m in model.modules():
+        if (type(m) is nn.AvgPool2d and m.kernel_size in (3, (3, 3)) and m.stride in (1, (1, 1))
+                and m.padding in (1, (1, 1)) and not m.ceil_mode and m.divisor_override is None):
+            m.forward = (lambda x, _inc=bool(m.count_include_pad):
+                         _box_mean3x3(x, _inc) if x.dim() == 4 and x.is_floating_point()
+                         else F.avg_pool2d(x, 3, 1, 1, count_include_pad=_inc))
+            patched.append(m)
+
+    def restore() -> None:
+        for m in patched:
+            del m.forward
+
+    return restore
+
+
 _SIGN_TABLES: Dict[tuple, torch.Tensor] = {}
 
 
@@ -242,6 +296,7 @@ def az_scores(
     for p, _ in saved_flags:
         p.requires_grad_(False)
     mac_total, handles = _count_macs_hooks(model) if flops is None else (None, [])
+    restore_pools = _accelerate_pools(model)
     try:
         with torch.enable_grad():
             with torch.no_grad():  # no pair reaches back into the first unit
@@ -283,6 +338,7 @@ def az_scores(
             p.requires_grad_(flag)
         for h in handles:
             h.remove()
+        restore_pools()
 
     entropies, bad_feats = [], 0
     for l, f in enumerate(feats):

@@ -1,0 +1,37 @@
+// Arithmetic shared by the CPU and CUDA training-mode batch-norm(+ReLU) kernels, so the CPU
+// tests exercise exactly what the GPU computes.
+#pragma once
+
+#include <cmath>
+
+#ifdef __CUDACC__
+#define ZSNAS_HD __host__ __device__ __forceinline__
+#else
+#define ZSNAS_HD inline
+#endif
+
+namespace zsnas::kernels {
+
+// Per-channel statistics from float64 sums over n elements: mean and the *biased* variance
+// (what BN normalises with). One pass of sum / sum of squares is safe in float64: the
+// cancellation costs (mean/std)^2 * 1e-16, far below float32 rounding for any real feature.
+// gamma/beta (1/0 when BN has no affine) fold into y = x * scale + shift.
+ZSNAS_HD void bn_finalize(double sum, double sumsq, long long n, double eps, double gamma, double beta,
+                          double* mean, double* var, float* scale, float* shift) {
+  double m = n > 0 ? sum / static_cast<double>(n) : 0.0;
+  double v = n > 0 ? sumsq / static_cast<double>(n) - m * m : 0.0;
+  if (v < 0.0) v = 0.0;  // rounding of a constant channel (a NaN stays NaN)
+  double s = gamma / sqrt(v + eps);
+  *mean = m;
+  *var = v;
+  *scale = static_cast<float>(s);
+  *shift = static_cast<float>(beta - m * s);
+}
+
+// y = x * scale + shift, then ReLU; a NaN stays NaN (NaN < 0 is false), as torch's relu.
+ZSNAS_HD float bn_apply(float x, float scale, float shift, bool relu) {
+  float y = x * scale + shift;
+  return (relu && y < 0.0f) ? 0.0f : y;
+}
+
+}  // namespace zsnas::kernels
