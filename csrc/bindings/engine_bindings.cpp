@@ -17,6 +17,15 @@ namespace zsnas {
 
 namespace {
 
+py::dict topk_stats_dict(const RankTopK::Stats& s) {
+  py::dict d;
+  d["rebuilds"] = s.rebuilds;
+  d["selections"] = s.selections;
+  d["pool"] = s.pool;
+  d["epoch"] = s.epoch;
+  return d;
+}
+
 const char* status_text(Status s) { return s == Status::Ok ? "ok" : s == Status::Failed ? "failed" : "pending"; }
 
 EngineConfig make_config(const std::string& strategy, int64_t iterations, int64_t population, int64_t top_k, uint64_t seed,
@@ -168,15 +177,7 @@ void bind_engine(py::module_& m) {
       })
       .def("aggregate", &RankTopK::aggregate, py::arg("id"), "Σ_M ln(rank_M/m) of one candidate")
       .def("ranking", &RankTopK::ranking, py::arg("n") = -1, "[(id, aggregated score)] best first, ties by id")
-      .def("stats", [](const RankTopK& t) {
-        auto s = t.stats();
-        py::dict d;
-        d["rebuilds"] = s.rebuilds;
-        d["selections"] = s.selections;
-        d["pool"] = s.pool;
-        d["epoch"] = s.epoch;
-        return d;
-      })
+      .def("stats", [](const RankTopK& t) { return topk_stats_dict(t.stats()); })
       .def("__len__", &RankTopK::size);
 
   py::class_<Engine, std::unique_ptr<Engine>>(m, "Engine", "Evolution engine (ask/tell); see csrc/core/engine.h")
@@ -286,15 +287,7 @@ void bind_engine(py::module_& m) {
       .def("parents_pool", &Engine::parents_pool, "zen: the population; az: the top k; random: []")
       .def_property_readonly("population", &Engine::population)
       .def("pending", &Engine::pending)
-      .def("topk_stats", [](const Engine& e) {
-        auto s = e.topk_stats();
-        py::dict d;
-        d["rebuilds"] = s.rebuilds;
-        d["selections"] = s.selections;
-        d["pool"] = s.pool;
-        d["epoch"] = s.epoch;
-        return d;
-      })
+      .def("topk_stats", [](const Engine& e) { return topk_stats_dict(e.topk_stats()); })
       .def("csv_header", &Engine::csv_header)
       .def("csv_rows", &Engine::csv_rows, py::arg("ids"))
       .def("csv_rows_range", [](const Engine& e, int64_t lo, int64_t hi) {

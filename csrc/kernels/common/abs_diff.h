@@ -2,11 +2,7 @@
 // exercise exactly what the GPU computes.
 #pragma once
 
-#ifdef __CUDACC__
-#define ZSNAS_HD __host__ __device__ __forceinline__
-#else
-#define ZSNAS_HD inline
-#endif
+#include "host_device.h"
 
 namespace zsnas::kernels {
 

@@ -4,11 +4,7 @@
 
 #include <cmath>
 
-#ifdef __CUDACC__
-#define ZSNAS_HD __host__ __device__ __forceinline__
-#else
-#define ZSNAS_HD inline
-#endif
+#include "host_device.h"
 
 namespace zsnas::kernels {
 

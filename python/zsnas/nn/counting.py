@@ -21,6 +21,35 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def install_mac_hooks(model: nn.Module, linear_bias: bool = False):
+    """Forward hooks charging Conv2d/Linear MACs per sample into ``total[0]``.
+
+    Returns ``(total, handles)``; remove the handles when done. Proxies install these on the
+    forward pass they run anyway, so counting costs no extra pass.
+    """
+    total = [0]
+
+    def conv_hook(mod: nn.Conv2d, inp, out) -> None:
+        kh, kw = mod.kernel_size
+        # out[0]: one sample; numel = C_out * H_out * W_out.
+        total[0] += kh * kw * (mod.in_channels // mod.groups) * out[0].numel()
+
+    def linear_hook(mod: nn.Linear, inp, out) -> None:
+        rows = out.numel() // (out.shape[0] * mod.out_features)  # extra dims beyond batch
+        macs = mod.in_features * mod.out_features
+        if linear_bias and mod.bias is not None:
+            macs += mod.out_features
+        total[0] += macs * rows
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    return total, handles
+
+
 def count_macs(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -38,27 +67,7 @@ def count_macs(
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape must be (C, H, W) of positive sizes, got {tuple(input_shape)}")
-    total = [0]
-
-    def conv_hook(mod: nn.Conv2d, inp, out) -> None:
-        kh, kw = mod.kernel_size
-        per_out = kh * kw * (mod.in_channels // mod.groups)
-        # out[0]: one sample; numel = C_out * H_out * W_out.
-        total[0] += per_out * out[0].numel()
-
-    def linear_hook(mod: nn.Linear, inp, out) -> None:
-        rows = out.numel() // mod.out_features  # batch is 1; >1 only for extra token dims
-        macs = mod.in_features * mod.out_features
-        if linear_bias and mod.bias is not None:
-            macs += mod.out_features
-        total[0] += macs * rows
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
+    total, handles = install_mac_hooks(model, linear_bias)
     was_training = model.training
     try:
         param = next(model.parameters(), None)

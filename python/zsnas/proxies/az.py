@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..nn.counting import install_mac_hooks
 from .registry import ProxyContext, ProxyResult, register_proxy
 from .zen import _deepcopy_model
 
@@ -135,26 +136,6 @@ def pair_trainability(g_in: Optional[torch.Tensor], g_out: torch.Tensor, where: 
     sigma = float(torch.linalg.matrix_norm(a, ord=2))
     term = -sigma - 1.0 / (sigma + 1e-6) + 2.0
     return term, sigma == 0.0
-
-
-def _count_macs_hooks(model: nn.Module):
-    """Forward hooks charging conv/linear MACs per sample (REFERENCE.md §1 convention)."""
-    total = [0]
-
-    def conv_hook(m, inp, out):
-        kh, kw = m.kernel_size
-        total[0] += kh * kw * (m.in_channels // m.groups) * out[0].numel()
-
-    def linear_hook(m, inp, out):
-        total[0] += m.in_features * m.out_features * (out[0].numel() // m.out_features)
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    return total, handles
 
 
 _BOX_CACHE: Dict[tuple, torch.Tensor] = {}
@@ -295,7 +276,7 @@ def az_scores(
     saved_flags = [(p, p.requires_grad) for p in model.parameters()]
     for p, _ in saved_flags:
         p.requires_grad_(False)
-    mac_total, handles = _count_macs_hooks(model) if flops is None else (None, [])
+    mac_total, handles = install_mac_hooks(model) if flops is None else (None, [])
     restore_pools = _accelerate_pools(model)
     try:
         with torch.enable_grad():
