@@ -45,31 +45,20 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..nn.counting import install_mac_hooks
+from .init import empty_like_weight, reinit_
 from .registry import ProxyContext, ProxyResult, register_proxy
 from .zen import _deepcopy_model
 
 AZ_KEYS = ("expressivity", "progressivity", "trainability", "complexity")
 
 
-@torch.no_grad()
 def kaiming_init_(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """AZ-NAS init: Kaiming-normal fan-in (ReLU gain) conv/linear weights, zero biases,
     BN/GroupNorm gamma=1 beta=0."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            # draw in logical (NCHW) order whatever the memory format, so the weights (and the
-            # score) do not depend on channels_last
-            w = torch.empty(m.weight.shape, device=m.weight.device, dtype=m.weight.dtype)
-            m.weight.copy_(nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu", generator=generator))
-            if m.bias is not None:
-                m.bias.zero_()
-        elif isinstance(m, (_BatchNorm, nn.GroupNorm)) and m.affine:
-            m.weight.fill_(1.0)
-            m.bias.zero_()
-    return model
+    return reinit_(model, lambda m: nn.init.kaiming_normal_(empty_like_weight(m), mode="fan_in",
+                                                            nonlinearity="relu", generator=generator))
 
 
 def _as_rows(t: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .init import reinit_
 from .registry import ProxyContext, ProxyResult, register_proxy
 
 # Generator salts: one stream per random quantity, shared by all proxies so that every proxy sees
@@ -85,21 +86,13 @@ def init_default(model: nn.Module, generator: torch.Generator) -> nn.Module:
     module types are left as built. Draws happen in module order, on the CPU, so the result does
     not depend on the device.
     """
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                fan_in = m.weight[0].numel()
-                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                w = torch.empty(m.weight.shape, dtype=m.weight.dtype).uniform_(-bound, bound, generator=generator)
-                m.weight.copy_(w)
-                if m.bias is not None:
-                    b = torch.empty(m.bias.shape, dtype=m.bias.dtype).uniform_(-bound, bound, generator=generator)
-                    m.bias.copy_(b)
-            elif isinstance(m, _BN_TYPES):
-                if m.weight is not None:
-                    m.weight.fill_(1.0)
-                    m.bias.zero_()
-                m.reset_running_stats()
+    def uniform(m: nn.Module, shape) -> torch.Tensor:
+        fan_in = m.weight[0].numel()
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        return torch.empty(shape, dtype=m.weight.dtype).uniform_(-bound, bound, generator=generator)
+
+    reinit_(model, lambda m: uniform(m, m.weight.shape), lambda m: uniform(m, m.bias.shape),
+            norm_types=_BN_TYPES, reset_running_stats=True)
     return model
 
 

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .init import empty_like_weight, reinit_
 from .registry import ProxyContext, ProxyResult, register_proxy
 
 ALPHA = 0.01
@@ -68,20 +69,9 @@ def strict_fp32():
         torch.set_float32_matmul_precision(saved[2])
 
 
-@torch.no_grad()
 def gaussian_init_(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """Zen-NAS init: conv/linear weights ~ N(0,1), their biases 0, BN/GroupNorm gamma=1 beta=0."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            # draw in logical (NCHW) order whatever the memory format (see az.kaiming_init_)
-            w = torch.empty(m.weight.shape, device=m.weight.device, dtype=m.weight.dtype)
-            m.weight.copy_(w.normal_(0.0, 1.0, generator=generator))
-            if m.bias is not None:
-                m.bias.zero_()
-        elif isinstance(m, (_BatchNorm, nn.GroupNorm)) and m.affine:
-            m.weight.fill_(1.0)
-            m.bias.zero_()
-    return model
+    return reinit_(model, lambda m: empty_like_weight(m).normal_(0.0, 1.0, generator=generator))
 
 
 def _per_sample_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
