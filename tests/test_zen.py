@@ -171,7 +171,7 @@ def test_resnet18_seed_spread_under_half_percent(device):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("depth", [34, 50])
+@pytest.mark.parametrize("depth", [34, 50, 101, 152])
 def test_bigger_resnets_seed_spread_under_half_percent(device, depth):
     scores, spread = _seed_spread(depth, device)
     print(f"ResNet-{depth} Zen-score per seed:", [round(s, 3) for s in scores])

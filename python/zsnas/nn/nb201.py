@@ -125,7 +125,11 @@ class NB201Cell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for j in (1, 2, 3):
-            terms = [self.ops[f"e{i}{jj}"](nodes[i]) for i, jj, _ in self.edges if jj == j]
+            incoming = [(i, op) for i, jj, op in self.edges if jj == j]
+            # A `none` edge adds exact zeros: skip it unless it is the node's only input (then
+            # x*0 keeps the node in the autograd graph, so a VJP through the cell is defined).
+            live = [(i, op) for i, op in incoming if op != "none"] or incoming[:1]
+            terms = [self.ops[f"e{i}{j}"](nodes[i]) for i, _ in live]
             nodes.append(sum(terms[1:], terms[0]))
         return nodes[3]
 
