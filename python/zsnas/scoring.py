@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from .proxies.classic import CLASSIC_PROXIES
 from .proxies.registry import ProxyContext, ProxyResult, available_proxies, get_proxy, run_proxy
 
 # Per-proxy defaults when the caller gives none (REFERENCE.md §3: stand-alone Zen-score is the
@@ -190,8 +191,8 @@ def score(
     for name in names:
         bs = int(batch_size) if batch_size is not None else DEFAULT_BATCH.get(name, FALLBACK_BATCH)
         reps = int(repeats) if repeats is not None else DEFAULT_REPEATS.get(name, 1)
-        if name in _AZ_FAMILY:
-            reps = 1  # one AZ-NAS pass; the method has no repeats
+        if name in _AZ_FAMILY or name in CLASSIC_PROXIES:
+            reps = 1  # one pass (AZ-NAS, the classic proxies): these methods have no repeats
         ctx = ProxyContext(build=build, resolution=res, batch_size=bs, repeats=reps, device=device,
                            seed=int(seed), num_classes=int(nc), flops=flops, params=params)
         if name in _AZ_FAMILY:
