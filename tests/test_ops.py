@@ -116,3 +116,35 @@ def test_batch_norm_relu_train_opcheck(device):
     b = torch.randn(3, device=device)
     opcheck(torch.ops.zsnas.batch_norm_relu_train_.default, (x, w, b, 1e-3, True),
             test_utils=("test_schema", "test_faketensor"))
+
+
+def test_rademacher_from_words_hand_case():
+    # 0b...0101 = 5: bits 0 and 2 set -> +1 -1 +1 -1 ...; -1 (all bits set) -> all +1
+    words = torch.tensor([5, -1], dtype=torch.int32)
+    got = ops.rademacher_from_words(words, 36)
+    assert got.tolist()[:4] == [1.0, -1.0, 1.0, -1.0]
+    assert got.tolist()[4:32] == [-1.0] * 28
+    assert got.tolist()[32:] == [1.0] * 4
+
+
+@pytest.mark.parametrize("n", [0, 1, 31, 32, 33, 1000, 64 * 16 * 8 * 8 + 5])
+def test_rademacher_from_words_matches_reference(device, n):
+    g = torch.Generator().manual_seed(n)
+    words = torch.randint(0, 2**32, ((n + 31) // 32 + 1,), generator=g, dtype=torch.int64).to(torch.int32)
+    words = words.to(device)
+    got = ops.rademacher_from_words(words, n)
+    assert got.dtype == torch.float32 and got.shape == (n,) and got.device == words.device
+    assert torch.equal(got, ops.rademacher_from_words_reference(words, n))
+
+
+def test_rademacher_from_words_bad_input_is_clear():
+    with pytest.raises(ValueError, match="1-D int32"):
+        ops.rademacher_from_words(torch.zeros(3, dtype=torch.int64), 10)
+    with pytest.raises(ValueError, match="hold 64 signs, 65 asked"):
+        ops.rademacher_from_words(torch.zeros(2, dtype=torch.int32), 65)
+
+
+def test_rademacher_from_words_opcheck(device):
+    words = torch.randint(0, 2**31, (7,), dtype=torch.int64).to(torch.int32).to(device)
+    opcheck(torch.ops.zsnas.rademacher_from_words.default, (words, 200),
+            test_utils=("test_schema", "test_faketensor"))

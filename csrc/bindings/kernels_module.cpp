@@ -5,6 +5,7 @@
 
 #include "../kernels/cpu/abs_diff_sum.h"
 #include "../kernels/cpu/batch_norm_relu.h"
+#include "../kernels/cpu/rademacher.h"
 
 namespace py = pybind11;
 using namespace zsnas::kernels;
@@ -43,6 +44,14 @@ PYBIND11_MODULE(_kernels, m) {
       py::arg("channels"), py::arg("inner"), py::arg("eps"), py::arg("relu"),
       "training-mode batch norm (+ReLU) of contiguous float32 x seen as [outer, channels, inner] into y (may be x); "
       "gamma/beta 0 = no affine; float64 batch mean and biased variance into mean/var");
+  m.def(
+      "rademacher_from_words_cpu",
+      [](std::uintptr_t words, std::uintptr_t out, long long n) {
+        py::gil_scoped_release release;
+        rademacher_from_words_cpu(ptr<const std::uint32_t>(words), ptr<float>(out), n);
+      },
+      py::arg("words"), py::arg("out"), py::arg("n"),
+      "out[i] = +1/-1 from bit i%32 (LSB first) of 32-bit words[i/32], for float32 out of n elements");
 #ifdef ZSNAS_WITH_CUDA
   m.def(
       "abs_diff_sum_cuda",
@@ -64,5 +73,12 @@ PYBIND11_MODULE(_kernels, m) {
       py::arg("x"), py::arg("y"), py::arg("gamma"), py::arg("beta"), py::arg("mean"), py::arg("var"),
       py::arg("workspace"), py::arg("outer"), py::arg("channels"), py::arg("inner"), py::arg("eps"), py::arg("relu"),
       py::arg("stream"), "CUDA twin of batch_norm_relu_train_cpu; workspace = 2*channels device floats");
+  m.def(
+      "rademacher_from_words_cuda",
+      [](std::uintptr_t words, std::uintptr_t out, long long n, std::uintptr_t stream) {
+        rademacher_from_words_cuda(ptr<const std::uint32_t>(words), ptr<float>(out), n, reinterpret_cast<void*>(stream));
+      },
+      py::arg("words"), py::arg("out"), py::arg("n"), py::arg("stream"),
+      "CUDA twin of rademacher_from_words_cpu; device pointers and a cudaStream_t handle");
 #endif
 }

@@ -131,3 +131,42 @@ def batch_norm_relu_train_(x: torch.Tensor, weight: Optional[torch.Tensor], bias
 def _batch_norm_relu_train_fake(x, weight, bias, eps, relu):
     c = x.shape[1]
     return x.new_empty((c,), dtype=torch.float64), x.new_empty((c,), dtype=torch.float64)
+
+
+def rademacher_from_words_reference(words: torch.Tensor, n: int) -> torch.Tensor:
+    """float32 [n]: sign i is bit (i % 32) of words[i // 32] (LSB first), 1 -> +1, 0 -> -1."""
+    bits = torch.bitwise_and(torch.bitwise_right_shift(
+        words.to(torch.int64).view(-1, 1), torch.arange(32, device=words.device)), 1)
+    return (bits * 2 - 1).to(torch.float32).view(-1)[:n].clone()
+
+
+@torch.library.custom_op("zsnas::rademacher_from_words", mutates_args=())
+def rademacher_from_words(words: torch.Tensor, n: int) -> torch.Tensor:
+    """Unpack random 32-bit words (int32, >= ceil(n/32) of them) into n float32 signs +-1.
+
+    AZ-NAS draws its trainability probes this way: the words come from the caller's torch
+    generator (so a seed fixes the probe), the kernel writes 32 signs per word. CPU, or CUDA
+    when compiled; anything else takes the pure-torch reference."""
+    if words.dtype != torch.int32 or words.dim() != 1:
+        raise ValueError(f"rademacher_from_words: words must be a 1-D int32 tensor, got {words.dtype} "
+                         f"of shape {tuple(words.shape)}")
+    if n < 0 or words.numel() * 32 < n:
+        raise ValueError(f"rademacher_from_words: {words.numel()} words hold {words.numel() * 32} signs, "
+                         f"{n} asked")
+    fused = words.device.type == "cpu" or (words.device.type == "cuda" and CUDA_COMPILED)
+    if not fused:
+        return rademacher_from_words_reference(words, n)
+    words = words.contiguous()
+    out = torch.empty(n, dtype=torch.float32, device=words.device)
+    if words.device.type == "cpu":
+        _kernels.rademacher_from_words_cpu(words.data_ptr(), out.data_ptr(), n)
+    else:
+        with torch.cuda.device(words.device):
+            stream = torch.cuda.current_stream(words.device).cuda_stream
+            _kernels.rademacher_from_words_cuda(words.data_ptr(), out.data_ptr(), n, stream)
+    return out
+
+
+@rademacher_from_words.register_fake
+def _rademacher_from_words_fake(words: torch.Tensor, n: int) -> torch.Tensor:
+    return words.new_empty((n,), dtype=torch.float32)

@@ -6,14 +6,7 @@
 #include <vector>
 
 #include "../common/batch_norm.h"
-
-// The build targets baseline x86-64 (SSE2); an AVX2 clone, picked at load time, makes the
-// float64 statistics pass ~20 % faster (both passes are then close to memory bandwidth).
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define ZSNAS_CPU_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define ZSNAS_CPU_CLONES
-#endif
+#include "cpu_clones.h"
 
 namespace zsnas::kernels {
 
