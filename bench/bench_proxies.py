@@ -1,11 +1,12 @@
 """Proxy speed: zsnas Zen-score / AZ-NAS against the authors' algorithms (bench/baselines/).
 
-    PYTHONPATH=python python bench/bench_proxies.py [--runs 3] [--threads 1]
+    PYTHONPATH=bench python bench/bench_proxies.py [--runs 5] [--threads 1]
 
 Rows (B=64, one thread unless --threads): AZ-NAS on NAS-Bench-201 cell networks at 32x32
 (a median-FLOPs cell of nb201_dev.csv and the all-conv best cell), Zen-score (one repeat) on
 the CIFAR ZenNet-1.0M structure. Each cell of the table is the minimum over --runs runs of
-process CPU time (the machine is shared: wall time is printed too). Values are printed so the
+process CPU time (the machine is shared: wall time is printed too); the columns of a row take
+turns run by run. Values are printed so the
 two columns can be seen to compute the same quantities (they differ by the documented
 choices: probes drawn differently, batch vs running variance, fp64 vs fp32 eigen).
 
@@ -42,20 +43,24 @@ NB201_CELLS = {
 }
 
 
-def timed(fn, runs: int):
-    """(min CPU seconds, min wall seconds, last result) over `runs` calls after one warm-up."""
-    out = fn()
-    cpu, wall = [], []
+def timed(*fns, runs: int):
+    """Per function: (min CPU seconds, min wall seconds, last result) over `runs` calls after one
+    warm-up. The functions take turns run by run, so a slow spell of this shared machine hits
+    every column alike and the ratios stay meaningful."""
+    outs = [fn() for fn in fns]
+    cpu = [[] for _ in fns]
+    wall = [[] for _ in fns]
     for _ in range(runs):
-        c0, w0 = time.process_time(), time.perf_counter()
-        out = fn()
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    return min(cpu), min(wall), out
+        for k, fn in enumerate(fns):
+            c0, w0 = time.process_time(), time.perf_counter()
+            outs[k] = fn()
+            cpu[k].append(time.process_time() - c0)
+            wall[k].append(time.perf_counter() - w0)
+    return [(min(c), min(w), o) for c, w, o in zip(cpu, wall, outs)]
 
 
-def conv_floor(model, resolution: int, batch: int, passes: int, backward: bool, runs: int):
-    """Min CPU seconds of just the model's convolutions (channels_last, one forward per pass,
+def conv_floor(model, resolution: int, batch: int, passes: int, backward: bool):
+    """A function running just the model's convolutions (channels_last, one forward per pass,
     plus the input-gradient when ``backward``), each on the input it sees in a real forward."""
     model = model.to(memory_format=torch.channels_last).train()
     calls = []
@@ -81,12 +86,12 @@ def conv_floor(model, resolution: int, batch: int, passes: int, backward: bool, 
                     with torch.no_grad():
                         m(x)
 
-    return timed(run, runs)[0]
+    return run
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
@@ -97,23 +102,25 @@ def main() -> None:
     for label, cell in NB201_CELLS.items():
         model = nb201_network(cell)
         flops = count_macs(model, (3, 32, 32))
-        base = timed(lambda: az_scores_authors(copy.deepcopy(model), 32, B, flops), args.runs)
-        ours = timed(lambda: az_scores(model, resolution=32, batch_size=B, flops=flops), args.runs)
+        base, ours, floor = timed(
+            lambda: az_scores_authors(copy.deepcopy(model), 32, B, flops),
+            lambda: az_scores(model, resolution=32, batch_size=B, flops=flops),
+            conv_floor(copy.deepcopy(model), 32, B, passes=1, backward=True), runs=args.runs)
         rows.append((f"AZ-NAS  NB201 {label} cell ({flops / 1e6:.1f} MMAC)", base, ours,
                      f"E {base[2]['expressivity']:.3f}/{ours[2]['expressivity']:.3f}  "
                      f"T {base[2]['trainability']:.4f}/{ours[2]['trainability']:.4f}"))
-        floor = conv_floor(copy.deepcopy(model), 32, B, passes=1, backward=True, runs=args.runs)
-        floors.append((f"  conv floor: fwd + input-grad convs only", base[0], floor))
+        floors.append((f"  conv floor: fwd + input-grad convs only", base[0], floor[0]))
 
     def zennet(residual: bool = False):
         return build_model(ZENNET_CIFAR_1M, residual=residual, num_classes=10)
 
     # both sides get the network built (the zsnas side builds it through the builder)
-    base = timed(lambda: zen_score_authors(zennet(), 32, B, repeats=1), args.runs)
-    ours = timed(lambda: zen_score(zennet, resolution=32, batch_size=B, repeats=1).value, args.runs)
+    base, ours, floor = timed(
+        lambda: zen_score_authors(zennet(), 32, B, repeats=1),
+        lambda: zen_score(zennet, resolution=32, batch_size=B, repeats=1).value,
+        conv_floor(zennet(), 32, B, passes=2, backward=False), runs=args.runs)
     rows.append(("Zen     ZenNet-1.0M CIFAR (1 repeat)", base, ours, f"score {base[2]:.3f}/{ours[2]:.3f}"))
-    floor = conv_floor(zennet(), 32, B, passes=2, backward=False, runs=args.runs)
-    floors.append(("  conv floor: the two passes' convs only", base[0], floor))
+    floors.append(("  conv floor: the two passes' convs only", base[0], floor[0]))
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), B={B}, min of {args.runs} runs")
     head = f"{'row':46s} {'authors cpu s':>13s} {'zsnas cpu s':>11s} {'ratio':>6s} {'(wall a/z)':>13s}  values authors/zsnas"

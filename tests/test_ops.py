@@ -73,13 +73,29 @@ def test_batch_norm_relu_train_matches_reference(device, shape, layout, relu):
     y = x.clone()
     mean, var = ops.batch_norm_relu_train_(y, w, b, 1e-3, relu)
     torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(mean, want_mean, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(var, want_var, rtol=1e-10, atol=1e-12)
+    # statistics: float32 partial sums around a shift, folded into float64 (kernel comment)
+    torch.testing.assert_close(mean, want_mean, rtol=0, atol=float(1e-6 * want_var.sqrt().max()))
+    torch.testing.assert_close(var, want_var, rtol=1e-6, atol=1e-12)
     assert mean.dtype == var.dtype == torch.float64
     assert (not relu) or bool((y >= 0).all())
     # the reference itself is torch's training-mode BN (biased variance) followed by ReLU
     bn = torch.nn.functional.batch_norm(x, None, None, w, b, True, 0.0, 1e-3)
     torch.testing.assert_close(want, torch.relu(bn) if relu else bn, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_batch_norm_relu_train_statistics_far_from_zero(device, layout):
+    # mean/std = 1000 over 1M elements per channel: a plain float32 sum of squares would
+    # cancel to garbage; the shifted block sums must still give the float64 variance
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(64, 4, 64, 64, generator=g) * torch.tensor([1e-3, 1.0, 10.0, 1e3]).view(1, 4, 1, 1)
+    x = (x + torch.tensor([1.0, 1e3, -1e4, 1e6]).view(1, 4, 1, 1)).to(device)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    _, want_mean, want_var = ops.batch_norm_relu_train_reference(x, None, None, 1e-5, False)
+    mean, var = ops.batch_norm_relu_train_(x.clone(), None, None, 1e-5, False)
+    torch.testing.assert_close(var, want_var, rtol=1e-5, atol=0)
+    assert ((mean - want_mean).abs() <= 1e-5 * want_var.sqrt()).all()
 
 
 def test_batch_norm_relu_train_hand_case():

@@ -1,6 +1,12 @@
-// CPU twin of the CUDA training-mode batch-norm(+ReLU) kernel: one read pass for the float64
+// CPU twin of the CUDA training-mode batch-norm(+ReLU) kernel: one read pass for the
 // per-channel sums, one read/write pass for the affine map and ReLU (in place when y == x).
 // Against torch's BN followed by ReLU this saves two full passes and one tensor allocation.
+//
+// The statistics pass accumulates (x - origin), origin = the channel's first element, in
+// float32 over blocks of kBlockRows rows (8-wide vector adds/FMAs) and folds each block into
+// float64: 2-3x faster than converting every element to float64, so the pass runs at memory
+// bandwidth. Shifted sums do not cancel, and a block of 64 float32 adds is accurate to ~1e-7
+// of the channel's spread: far below what float32 features carry.
 #include "batch_norm_relu.h"
 
 #include <vector>
@@ -10,62 +16,144 @@
 
 namespace zsnas::kernels {
 
+namespace {
+
+constexpr long long kBlockRows = 64;
+
+// Channels innermost ([outer, C]). Rows are walked as "wide rows" of W = k*C >= 256 floats, so
+// the inner loop is long and vectorises whatever C is (C = 16 would leave 2 vectors a row);
+// accumulator j belongs to channel j % C and is folded into float64 after every block.
+long long wide_row(long long c_n) { return c_n * ((256 + c_n - 1) / c_n); }
+
+std::vector<float> tile(const float* v, long long c_n, long long w) {
+  std::vector<float> out(w);
+  for (long long r = 0; r < w; r += c_n) {
+    for (long long c = 0; c < c_n; ++c) out[r + c] = v[c];
+  }
+  return out;
+}
+
 ZSNAS_CPU_CLONES
+void shifted_sums_rows(const float* __restrict__ x, const float* origin, double* sum, double* sumsq,
+                       long long outer, long long c_n) {
+  const long long w = wide_row(c_n), total = outer * c_n;
+  std::vector<float> ow = tile(origin, c_n, w), bs(w), bq(w);
+  const float* __restrict__ o = ow.data();
+  float* __restrict__ s = bs.data();
+  float* __restrict__ q = bq.data();
+  for (long long b0 = 0; b0 < total; b0 += w * kBlockRows) {
+    const long long b1 = b0 + w * kBlockRows < total ? b0 + w * kBlockRows : total;
+    for (long long j = 0; j < w; ++j) s[j] = q[j] = 0.0f;
+    for (long long p = b0; p < b1; p += w) {
+      const float* __restrict__ row = x + p;
+      const long long len = b1 - p < w ? b1 - p : w;
+      for (long long j = 0; j < len; ++j) {
+        float d = row[j] - o[j];
+        s[j] += d;
+        q[j] += d * d;
+      }
+    }
+    for (long long r = 0; r < w; r += c_n) {
+      for (long long c = 0; c < c_n; ++c) {
+        sum[c] += s[r + c];
+        sumsq[c] += q[r + c];
+      }
+    }
+  }
+}
+
+// A contiguous run of one channel ([outer, C, inner] with inner > 1): 8 float32 lanes per
+// block of kBlockRows * 8 elements, folded into float64.
+ZSNAS_CPU_CLONES
+void shifted_sums_run(const float* p, long long len, float origin, double* sum, double* sumsq) {
+  constexpr long long kBlock = kBlockRows * 8;
+  double s64 = 0.0, q64 = 0.0;
+  for (long long i0 = 0; i0 < len; i0 += kBlock) {
+    const long long i1 = i0 + kBlock < len ? i0 + kBlock : len;
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    long long i = i0;
+    for (; i + 8 <= i1; i += 8) {
+      for (int l = 0; l < 8; ++l) {
+        float d = p[i + l] - origin;
+        s[l] += d;
+        q[l] += d * d;
+      }
+    }
+    for (; i < i1; ++i) {
+      float d = p[i] - origin;
+      s[0] += d;
+      q[0] += d * d;
+    }
+    for (int l = 0; l < 8; ++l) {
+      s64 += s[l];
+      q64 += q[l];
+    }
+  }
+  *sum += s64;
+  *sumsq += q64;
+}
+
+ZSNAS_CPU_CLONES
+void apply_rows(const float* x, float* y, const float* scale, const float* shift, long long outer, long long c_n,
+                bool relu) {
+  const long long w = wide_row(c_n), total = outer * c_n;
+  std::vector<float> scw = tile(scale, c_n, w), shw = tile(shift, c_n, w);
+  const float* __restrict__ sc = scw.data();
+  const float* __restrict__ sh = shw.data();
+  for (long long p = 0; p < total; p += w) {
+    const float* row = x + p;
+    float* out = y + p;  // may be x itself (in place), element by element
+    const long long len = total - p < w ? total - p : w;
+    if (relu) {  // two loops so that each one vectorises without a branch on `relu`
+      for (long long j = 0; j < len; ++j) out[j] = bn_apply(row[j], sc[j], sh[j], true);
+    } else {
+      for (long long j = 0; j < len; ++j) out[j] = bn_apply(row[j], sc[j], sh[j], false);
+    }
+  }
+}
+
+ZSNAS_CPU_CLONES
+void apply_run(const float* p, float* out, long long len, float scale, float shift, bool relu) {
+  if (relu) {
+    for (long long i = 0; i < len; ++i) out[i] = bn_apply(p[i], scale, shift, true);
+  } else {
+    for (long long i = 0; i < len; ++i) out[i] = bn_apply(p[i], scale, shift, false);
+  }
+}
+
+}  // namespace
+
 void batch_norm_relu_train_cpu(const float* x, float* y, const float* gamma, const float* beta, double* mean,
                                double* var, long long outer, long long channels, long long inner, double eps,
                                bool relu) {
   const long long c_n = channels;
+  const long long n = outer * inner;
   std::vector<double> sum(c_n, 0.0), sumsq(c_n, 0.0);
-  if (inner == 1) {  // channels innermost: accumulate a row of channels at a time (vectorises)
-    double* s = sum.data();
-    double* q = sumsq.data();
-    for (long long o = 0; o < outer; ++o) {
-      const float* row = x + o * c_n;
-      for (long long c = 0; c < c_n; ++c) {
-        double v = row[c];
-        s[c] += v;
-        q[c] += v * v;
-      }
-    }
+  std::vector<float> origin(c_n, 0.0f);
+  if (n > 0) {
+    for (long long c = 0; c < c_n; ++c) origin[c] = x[c * inner];  // the channel's first element
+  }
+  if (inner == 1) {
+    shifted_sums_rows(x, origin.data(), sum.data(), sumsq.data(), outer, c_n);
   } else {
     for (long long o = 0; o < outer; ++o) {
       for (long long c = 0; c < c_n; ++c) {
-        const float* p = x + (o * c_n + c) * inner;
-        double s = 0.0, q = 0.0;
-        for (long long i = 0; i < inner; ++i) {
-          double v = p[i];
-          s += v;
-          q += v * v;
-        }
-        sum[c] += s;
-        sumsq[c] += q;
+        shifted_sums_run(x + (o * c_n + c) * inner, inner, origin[c], &sum[c], &sumsq[c]);
       }
     }
   }
   std::vector<float> scale(c_n), shift(c_n);
-  const long long n = outer * inner;
   for (long long c = 0; c < c_n; ++c) {
-    bn_finalize(sum[c], sumsq[c], n, eps, gamma ? gamma[c] : 1.0, beta ? beta[c] : 0.0, &mean[c], &var[c],
-                &scale[c], &shift[c]);
+    bn_finalize(sum[c], sumsq[c], n, origin[c], eps, gamma ? gamma[c] : 1.0, beta ? beta[c] : 0.0, &mean[c],
+                &var[c], &scale[c], &shift[c]);
   }
-  const float* sc = scale.data();
-  const float* sh = shift.data();
   if (inner == 1) {
-    for (long long o = 0; o < outer; ++o) {
-      const float* row = x + o * c_n;
-      float* out = y + o * c_n;
-      if (relu) {  // two loops so that each one vectorises without a branch on `relu`
-        for (long long c = 0; c < c_n; ++c) out[c] = bn_apply(row[c], sc[c], sh[c], true);
-      } else {
-        for (long long c = 0; c < c_n; ++c) out[c] = bn_apply(row[c], sc[c], sh[c], false);
-      }
-    }
+    apply_rows(x, y, scale.data(), shift.data(), outer, c_n, relu);
   } else {
     for (long long o = 0; o < outer; ++o) {
       for (long long c = 0; c < c_n; ++c) {
-        const float* p = x + (o * c_n + c) * inner;
-        float* out = y + (o * c_n + c) * inner;
-        for (long long i = 0; i < inner; ++i) out[i] = bn_apply(p[i], sc[c], sh[c], relu);
+        const long long off = (o * c_n + c) * inner;
+        apply_run(x + off, y + off, inner, scale[c], shift[c], relu);
       }
     }
   }

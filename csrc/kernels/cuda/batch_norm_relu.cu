@@ -40,7 +40,7 @@ __global__ void bn_stats_kernel(const float* __restrict__ x, const float* gamma,
     __syncthreads();
   }
   if (threadIdx.x == 0) {
-    bn_finalize(ps[0], pq[0], n, eps, gamma ? gamma[c] : 1.0, beta ? beta[c] : 0.0, &mean[c], &var[c], &scale[c],
+    bn_finalize(ps[0], pq[0], n, 0.0, eps, gamma ? gamma[c] : 1.0, beta ? beta[c] : 0.0, &mean[c], &var[c], &scale[c],
                 &shift[c]);
   }
 }

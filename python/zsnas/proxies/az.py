@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn.counting import install_mac_hooks
-from ..ops import rademacher_from_words
+from ..ops import rademacher_from_words_eager as rademacher_from_words
 from .init import empty_like_weight, reinit_
 from .registry import ProxyContext, ProxyResult, register_proxy
 from .zen import _deepcopy_model

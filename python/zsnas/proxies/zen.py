@@ -44,7 +44,7 @@ ALPHA = 0.01
 try:  # fused kernels over the compiled module (zsnas.ops), when built
     from ..ops import CUDA_COMPILED as _CUDA_KERNELS
     from ..ops import abs_diff_sum as _fused_abs_diff_sum
-    from ..ops import batch_norm_relu_train_ as _fused_bn_relu_
+    from ..ops import batch_norm_relu_train_eager_ as _fused_bn_relu_
 except Exception:  # pragma: no cover - the compiled module is missing: plain torch
     _fused_abs_diff_sum = _fused_bn_relu_ = None
     _CUDA_KERNELS = False
