@@ -183,6 +183,35 @@ def test_random_cells_match_functional_reference(seed, device):
     torch.testing.assert_close(cell(x), _ref_cell(cell, x), rtol=1e-4, atol=1e-5)
 
 
+ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_shared_relus_change_no_value(device):
+    # node 0 and node 1 each feed two conv edges: 3 ReLU modules run instead of 5; the output
+    # is bit-for-bit the same, the input gradient up to the order of float additions (a ReLU
+    # mask distributes over +)
+    g = torch.Generator().manual_seed(8)
+    cell = _randomize_(NB201Cell(parse_nb201(ALL_CONV), 4), g).to(device).train()
+    x = torch.randn(3, 4, 6, 6, generator=g).to(device)
+    probe = torch.randn(3, 4, 6, 6, generator=g).to(device)
+    runs = []
+    for m in cell.modules():
+        if isinstance(m, nn.ReLU):
+            m.register_forward_hook(lambda *_: runs.append(1))
+    results = {}
+    for share in (False, True):
+        cell.share_relus = share
+        runs.clear()
+        xi = x.clone().requires_grad_(True)
+        y = cell(xi)
+        (gx,) = torch.autograd.grad(y, xi, probe)
+        results[share] = (y.detach(), gx, len(runs))
+    assert results[False][2] == 5 and results[True][2] == 3
+    assert torch.equal(results[False][0], results[True][0])
+    torch.testing.assert_close(results[False][1], results[True][1], rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("residual", [True, False])
 def test_reduction_block(residual, device):

@@ -1,4 +1,6 @@
 """zsnas.ops against their pure-torch references, on CPU and CUDA."""
+import math
+
 import pytest
 import torch
 from torch.library import opcheck
@@ -61,14 +63,18 @@ def _bn_input(shape, layout, device, g):
     return x
 
 
+def _bn_case(shape, layout, device, g):
+    """(x, gamma, beta): x as _bn_input, gamma in [0.5, 1.5), beta ~ N(0, 1)."""
+    x = _bn_input(shape, layout, device, g)
+    w = (torch.rand(shape[1], generator=g) + 0.5).to(device)
+    return x, w, torch.randn(shape[1], generator=g).to(device)
+
+
 @pytest.mark.parametrize("relu", [True, False], ids=["relu", "no-relu"])
 @pytest.mark.parametrize("shape,layout", BN_CASES, ids=[f"{s}-{l}" for s, l in BN_CASES])
 def test_batch_norm_relu_train_matches_reference(device, shape, layout, relu):
     g = torch.Generator().manual_seed(1)
-    x = _bn_input(shape, layout, device, g)
-    c = shape[1]
-    w = (torch.rand(c, generator=g) + 0.5).to(device)
-    b = torch.randn(c, generator=g).to(device)
+    x, w, b = _bn_case(shape, layout, device, g)
     want, want_mean, want_var = ops.batch_norm_relu_train_reference(x, w, b, 1e-3, relu)
     y = x.clone()
     mean, var = ops.batch_norm_relu_train_(y, w, b, 1e-3, relu)
@@ -163,4 +169,66 @@ def test_rademacher_from_words_bad_input_is_clear():
 def test_rademacher_from_words_opcheck(device):
     words = torch.randint(0, 2**31, (7,), dtype=torch.int64).to(torch.int32).to(device)
     opcheck(torch.ops.zsnas.rademacher_from_words.default, (words, 200),
+            test_utils=("test_schema", "test_faketensor"))
+
+
+BN_BWD_CASES = [((6, 5, 7, 7), "nchw"), ((6, 5, 7, 7), "channels_last"), ((64, 16, 8, 8), "channels_last"),
+                ((9, 4), "nchw"), ((3, 6, 10), "nchw")]
+
+
+def test_batch_norm_train_backward_hand_case():
+    # one channel {0, 1, 2}: mean 1, var 2/3, r = sqrt(3/2); g = (1, 0, 0), eps 0:
+    # dx = r * (g - 1/3 - xhat * (-r/3)) = r * (1/6, -1/3, 1/6)
+    x = torch.tensor([0.0, 1.0, 2.0]).view(3, 1)
+    g = torch.tensor([1.0, 0.0, 0.0]).view(3, 1)
+    mean, var = torch.tensor([1.0], dtype=torch.float64), torch.tensor([2 / 3], dtype=torch.float64)
+    r = math.sqrt(1.5)
+    want = [r / 6, -r / 3, r / 6]
+    assert ops.batch_norm_train_backward(g, x, mean, var, None, 0.0).view(-1).tolist() == pytest.approx(want, rel=1e-6)
+    assert ops.batch_norm_train_backward_reference(g, x, mean, var, None, 0.0).view(-1).tolist() == pytest.approx(want)
+
+
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+@pytest.mark.parametrize("shape,layout", BN_BWD_CASES, ids=[f"{s}-{l}" for s, l in BN_BWD_CASES])
+def test_batch_norm_train_matches_reference(device, shape, layout, affine):
+    g = torch.Generator().manual_seed(5)
+    x, w, b = _bn_case(shape, layout, device, g)
+    if not affine:
+        w = b = None
+    gy = torch.randn(*shape, generator=g).to(device)  # NCHW even when x is channels_last
+    want_y, mean, var = ops.batch_norm_relu_train_reference(x, w, b, 1e-3, False)
+    want_dx = ops.batch_norm_train_backward_reference(gy, x, mean, var, w, 1e-3)
+    # the reference gradient is autograd's through torch's BN in float64
+    x64 = x.double().requires_grad_(True)
+    y64 = torch.nn.functional.batch_norm(x64, None, None, None if w is None else w.double(),
+                                         None if b is None else b.double(), True, 0.0, 1e-3)
+    torch.testing.assert_close(want_dx.double(), torch.autograd.grad(y64, x64, gy.double())[0], rtol=1e-5, atol=1e-5)
+    xg = x.clone().requires_grad_(True)
+    y = ops.batch_norm_train(xg, w, b, 1e-3)
+    (dx,) = torch.autograd.grad(y, xg, gy)
+    torch.testing.assert_close(y, want_y, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(dx, want_dx, rtol=1e-5, atol=1e-5)
+    assert y.stride() == x.stride() and dx.stride() == x.stride()
+
+
+def test_batch_norm_train_falls_back_when_affine_needs_grad():
+    x = torch.randn(8, 3, 4, 4).requires_grad_(True)
+    w = torch.ones(3, requires_grad=True)
+    y = ops.batch_norm_train(x, w, torch.zeros(3), 1e-5)
+    assert "NativeBatchNorm" in type(y.grad_fn).__name__
+    (gw,) = torch.autograd.grad(y.sum() + (y * y).sum(), w)
+    assert gw.shape == (3,)
+
+
+def test_batch_norm_train_backward_bad_input_is_clear():
+    with pytest.raises(ValueError, match="g has shape"):
+        ops.batch_norm_train_backward(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(4, dtype=torch.float64),
+                                      torch.ones(4, dtype=torch.float64), None, 1e-5)
+
+
+def test_batch_norm_train_backward_opcheck(device):
+    x = torch.randn(4, 3, 5, 5, device=device)
+    gy = torch.randn(4, 3, 5, 5, device=device)
+    _, mean, var = ops.batch_norm_relu_train_reference(x, None, None, 1e-3, False)
+    opcheck(torch.ops.zsnas.batch_norm_train_backward.default, (gy, x, mean, var, torch.rand(3, device=device), 1e-3),
             test_utils=("test_schema", "test_faketensor"))

@@ -3,7 +3,8 @@
 * Zen-score's fused BN(+ReLU) forward (_FusedForward) vs the model's own forward with the
   BN variance recorder, on a ZenNet-style ArchNet in float32 (shallow, so rounding stays
   below the tolerance: deep random nets without residuals amplify it).
-* AZ-NAS's depthwise-convolution AvgPool2d(3,1,1) vs F.avg_pool2d, values and gradients.
+* AZ-NAS's depthwise-convolution AvgPool2d(3,1,1) vs F.avg_pool2d, values and gradients;
+  the speed-ups are undone after scoring.
 """
 import pytest
 import torch
@@ -11,9 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from zsnas.nn import build_model
-from zsnas.nn.nb201 import nb201_network
+from zsnas.nn.nb201 import NB201Cell, nb201_network, parse_nb201
 from zsnas.proxies import zen
-from zsnas.proxies.az import _accelerate_pools, _box_mean3x3
+from zsnas.proxies.az import _accelerate, _box_mean3x3
 
 SMALL_ZEN = "SuperConvK3BNRELU(3,16,1,1)SuperResK1K3K1(16,24,2,8,1)SuperResK1K5K1(24,32,1,8,1)SuperConvK1BNRELU(32,40,1,1)"
 
@@ -62,11 +63,12 @@ def test_box_mean_matches_avg_pool_values_and_grads(device, include_pad, channel
     torch.testing.assert_close(got[:, :, 0, 0].detach(), corner / (9 if include_pad else 4))
 
 
-def test_pool_override_is_removed_again():
+def test_speedups_are_undone_again():
     pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
     other = nn.AvgPool2d(2, 2)
-    model = nn.Sequential(pool, other)
-    restore = _accelerate_pools(model)
-    assert "forward" in vars(pool) and "forward" not in vars(other)
+    cell = NB201Cell(parse_nb201("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|none~2|"), 4)
+    model = nn.Sequential(pool, other, cell)
+    restore = _accelerate(model)
+    assert "forward" in vars(pool) and "forward" not in vars(other) and cell.share_relus
     restore()
-    assert "forward" not in vars(pool)
+    assert "forward" not in vars(pool) and not cell.share_relus

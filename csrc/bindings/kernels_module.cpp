@@ -45,6 +45,19 @@ PYBIND11_MODULE(_kernels, m) {
       "training-mode batch norm (+ReLU) of contiguous float32 x seen as [outer, channels, inner] into y (may be x); "
       "gamma/beta 0 = no affine; float64 batch mean and biased variance into mean/var");
   m.def(
+      "batch_norm_train_backward_cpu",
+      [](std::uintptr_t g, std::uintptr_t x, std::uintptr_t mean, std::uintptr_t var, std::uintptr_t gamma,
+         std::uintptr_t dx, long long outer, long long channels, long long inner, double eps) {
+        py::gil_scoped_release release;
+        batch_norm_train_backward_cpu(ptr<const float>(g), ptr<const float>(x), ptr<const double>(mean),
+                                      ptr<const double>(var), ptr<const float>(gamma), ptr<float>(dx), outer, channels,
+                                      inner, eps);
+      },
+      py::arg("g"), py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("gamma"), py::arg("dx"), py::arg("outer"),
+      py::arg("channels"), py::arg("inner"), py::arg("eps"),
+      "input gradient of training-mode batch norm: dx from dL/dy g, input x and the forward's float64 mean/var; "
+      "gamma 0 = no affine; dx a separate buffer");
+  m.def(
       "rademacher_from_words_cpu",
       [](std::uintptr_t words, std::uintptr_t out, long long n) {
         py::gil_scoped_release release;
@@ -73,6 +86,19 @@ PYBIND11_MODULE(_kernels, m) {
       py::arg("x"), py::arg("y"), py::arg("gamma"), py::arg("beta"), py::arg("mean"), py::arg("var"),
       py::arg("workspace"), py::arg("outer"), py::arg("channels"), py::arg("inner"), py::arg("eps"), py::arg("relu"),
       py::arg("stream"), "CUDA twin of batch_norm_relu_train_cpu; workspace = 2*channels device floats");
+  m.def(
+      "batch_norm_train_backward_cuda",
+      [](std::uintptr_t g, std::uintptr_t x, std::uintptr_t mean, std::uintptr_t var, std::uintptr_t gamma,
+         std::uintptr_t dx, std::uintptr_t workspace, long long outer, long long channels, long long inner, double eps,
+         std::uintptr_t stream) {
+        batch_norm_train_backward_cuda(ptr<const float>(g), ptr<const float>(x), ptr<const double>(mean),
+                                       ptr<const double>(var), ptr<const float>(gamma), ptr<float>(dx),
+                                       ptr<float>(workspace), outer, channels, inner, eps,
+                                       reinterpret_cast<void*>(stream));
+      },
+      py::arg("g"), py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("gamma"), py::arg("dx"),
+      py::arg("workspace"), py::arg("outer"), py::arg("channels"), py::arg("inner"), py::arg("eps"), py::arg("stream"),
+      "CUDA twin of batch_norm_train_backward_cpu; workspace = 3*channels device floats");
   m.def(
       "rademacher_from_words_cuda",
       [](std::uintptr_t words, std::uintptr_t out, long long n, std::uintptr_t stream) {

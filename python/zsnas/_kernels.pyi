@@ -4,7 +4,7 @@ zsnas fused numeric kernels over raw buffers (CPU and, when compiled, CUDA)
 """
 from __future__ import annotations
 import typing
-__all__: list[str] = ['abs_diff_sum_cpu', 'abs_diff_sum_cuda', 'batch_norm_relu_train_cpu', 'batch_norm_relu_train_cuda', 'cuda_archs', 'cuda_compiled', 'rademacher_from_words_cpu', 'rademacher_from_words_cuda']
+__all__: list[str] = ['abs_diff_sum_cpu', 'abs_diff_sum_cuda', 'batch_norm_relu_train_cpu', 'batch_norm_relu_train_cuda', 'batch_norm_train_backward_cpu', 'batch_norm_train_backward_cuda', 'cuda_archs', 'cuda_compiled', 'rademacher_from_words_cpu', 'rademacher_from_words_cuda']
 def abs_diff_sum_cpu(a: typing.SupportsInt | typing.SupportsIndex, b: typing.SupportsInt | typing.SupportsIndex, out: typing.SupportsInt | typing.SupportsIndex, rows: typing.SupportsInt | typing.SupportsIndex, cols: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     out[i] = sum_j |a[i,j]-b[i,j]| for contiguous float32 a, b (rows x cols) into float64 out
@@ -20,6 +20,14 @@ def batch_norm_relu_train_cpu(x: typing.SupportsInt | typing.SupportsIndex, y: t
 def batch_norm_relu_train_cuda(x: typing.SupportsInt | typing.SupportsIndex, y: typing.SupportsInt | typing.SupportsIndex, gamma: typing.SupportsInt | typing.SupportsIndex, beta: typing.SupportsInt | typing.SupportsIndex, mean: typing.SupportsInt | typing.SupportsIndex, var: typing.SupportsInt | typing.SupportsIndex, workspace: typing.SupportsInt | typing.SupportsIndex, outer: typing.SupportsInt | typing.SupportsIndex, channels: typing.SupportsInt | typing.SupportsIndex, inner: typing.SupportsInt | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, relu: bool, stream: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     CUDA twin of batch_norm_relu_train_cpu; workspace = 2*channels device floats
+    """
+def batch_norm_train_backward_cpu(g: typing.SupportsInt | typing.SupportsIndex, x: typing.SupportsInt | typing.SupportsIndex, mean: typing.SupportsInt | typing.SupportsIndex, var: typing.SupportsInt | typing.SupportsIndex, gamma: typing.SupportsInt | typing.SupportsIndex, dx: typing.SupportsInt | typing.SupportsIndex, outer: typing.SupportsInt | typing.SupportsIndex, channels: typing.SupportsInt | typing.SupportsIndex, inner: typing.SupportsInt | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    """
+    input gradient of training-mode batch norm: dx from dL/dy g, input x and the forward's float64 mean/var; gamma 0 = no affine; dx a separate buffer
+    """
+def batch_norm_train_backward_cuda(g: typing.SupportsInt | typing.SupportsIndex, x: typing.SupportsInt | typing.SupportsIndex, mean: typing.SupportsInt | typing.SupportsIndex, var: typing.SupportsInt | typing.SupportsIndex, gamma: typing.SupportsInt | typing.SupportsIndex, dx: typing.SupportsInt | typing.SupportsIndex, workspace: typing.SupportsInt | typing.SupportsIndex, outer: typing.SupportsInt | typing.SupportsIndex, channels: typing.SupportsInt | typing.SupportsIndex, inner: typing.SupportsInt | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    CUDA twin of batch_norm_train_backward_cpu; workspace = 3*channels device floats
     """
 def rademacher_from_words_cpu(words: typing.SupportsInt | typing.SupportsIndex, out: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """

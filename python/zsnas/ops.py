@@ -86,6 +86,52 @@ def _bn_layout(x: torch.Tensor):
     return None
 
 
+def _check_bn_args(who: str, x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor]) -> None:
+    if x.dim() < 2 or x.shape[1] == 0:
+        raise ValueError(f"{who}: x needs [N, C, ...] with C >= 1, got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (t.shape != (c,) or t.device != x.device):
+            raise ValueError(f"{who}: {name} must be [{c}] on {x.device}, got {tuple(t.shape)} on {t.device}")
+
+
+def _bn_kernel_layout(x: torch.Tensor, *others: Optional[torch.Tensor]):
+    """x's (outer, C, inner) when the compiled kernels take x (float32, NCHW- or channels_last-
+    contiguous, CPU or compiled CUDA) and every other tensor (float32 or None); else None."""
+    if x.dtype != torch.float32 or any(t is not None and t.dtype != torch.float32 for t in others):
+        return None
+    if not (x.device.type == "cpu" or (x.device.type == "cuda" and CUDA_COMPILED)):
+        return None
+    return _bn_layout(x)
+
+
+def _stream(t: torch.Tensor) -> int:
+    return torch.cuda.current_stream(t.device).cuda_stream
+
+
+def _ptr(t: Optional[torch.Tensor]) -> int:
+    return t.data_ptr() if t is not None else 0
+
+
+def _bn_forward_into(x: torch.Tensor, y: torch.Tensor, weight, bias, eps: float, relu: bool, layout):
+    """The forward kernel from x into y (same layout; may be x): per-channel float64 mean, var."""
+    outer, c, inner = layout
+    mean = torch.empty(c, dtype=torch.float64, device=x.device)
+    var = torch.empty(c, dtype=torch.float64, device=x.device)
+    w = weight.contiguous() if weight is not None else None
+    b = bias.contiguous() if bias is not None else None
+    if x.device.type == "cpu":
+        _kernels.batch_norm_relu_train_cpu(x.data_ptr(), y.data_ptr(), _ptr(w), _ptr(b), mean.data_ptr(),
+                                           var.data_ptr(), outer, c, inner, float(eps), bool(relu))
+    else:
+        work = torch.empty(2 * c, dtype=torch.float32, device=x.device)
+        with torch.cuda.device(x.device):
+            _kernels.batch_norm_relu_train_cuda(x.data_ptr(), y.data_ptr(), _ptr(w), _ptr(b), mean.data_ptr(),
+                                                var.data_ptr(), work.data_ptr(), outer, c, inner, float(eps),
+                                                bool(relu), _stream(x))
+    return mean, var
+
+
 def batch_norm_relu_train_eager_(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor],
                                  eps: float, relu: bool) -> Tuple[torch.Tensor, torch.Tensor]:
     """In place: x ← ReLU(BN_train(x)) (ReLU only when ``relu``); returns the per-channel batch
@@ -94,39 +140,14 @@ def batch_norm_relu_train_eager_(x: torch.Tensor, weight: Optional[torch.Tensor]
     Fused kernel (one statistics pass, one in-place apply pass) for float32 x on CPU, or on CUDA
     when compiled, in NCHW- or channels_last-contiguous memory; anything else takes the
     pure-torch reference. No running statistics are updated and there is no autograd: it is
-    for forward-only uses (Zen-score)."""
-    if x.dim() < 2 or x.shape[1] == 0:
-        raise ValueError(f"batch_norm_relu_train_: x needs [N, C, ...] with C >= 1, got shape {tuple(x.shape)}")
-    c = x.shape[1]
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and (t.shape != (c,) or t.device != x.device):
-            raise ValueError(f"batch_norm_relu_train_: {name} must be [{c}] on {x.device}, got "
-                             f"{tuple(t.shape)} on {t.device}")
-    layout = _bn_layout(x)
-    fused = layout is not None and x.dtype == torch.float32 and all(
-        t is None or t.dtype == torch.float32 for t in (weight, bias)) and (
-        x.device.type == "cpu" or (x.device.type == "cuda" and CUDA_COMPILED))
-    if not fused:
+    for forward-only uses (Zen-score; batch_norm_train is the differentiable one)."""
+    _check_bn_args("batch_norm_relu_train_", x, weight, bias)
+    layout = _bn_kernel_layout(x, weight, bias)
+    if layout is None:
         y, mean, var = batch_norm_relu_train_reference(x, weight, bias, eps, relu)
         x.copy_(y)
         return mean, var
-    outer, _, inner = layout
-    mean = torch.empty(c, dtype=torch.float64, device=x.device)
-    var = torch.empty(c, dtype=torch.float64, device=x.device)
-    w = weight.contiguous() if weight is not None else None
-    b = bias.contiguous() if bias is not None else None
-    wp = w.data_ptr() if w is not None else 0
-    bp = b.data_ptr() if b is not None else 0
-    if x.device.type == "cpu":
-        _kernels.batch_norm_relu_train_cpu(x.data_ptr(), x.data_ptr(), wp, bp, mean.data_ptr(), var.data_ptr(),
-                                           outer, c, inner, float(eps), bool(relu))
-    else:
-        work = torch.empty(2 * c, dtype=torch.float32, device=x.device)
-        with torch.cuda.device(x.device):
-            stream = torch.cuda.current_stream(x.device).cuda_stream
-            _kernels.batch_norm_relu_train_cuda(x.data_ptr(), x.data_ptr(), wp, bp, mean.data_ptr(), var.data_ptr(),
-                                                work.data_ptr(), outer, c, inner, float(eps), bool(relu), stream)
-    return mean, var
+    return _bn_forward_into(x, x, weight, bias, eps, relu, layout)
 
 
 batch_norm_relu_train_ = torch.library.custom_op("zsnas::batch_norm_relu_train_", mutates_args=("x",))(
@@ -137,6 +158,92 @@ batch_norm_relu_train_ = torch.library.custom_op("zsnas::batch_norm_relu_train_"
 def _batch_norm_relu_train_fake(x, weight, bias, eps, relu):
     c = x.shape[1]
     return x.new_empty((c,), dtype=torch.float64), x.new_empty((c,), dtype=torch.float64)
+
+
+def batch_norm_train_backward_reference(g: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
+                                        weight: Optional[torch.Tensor], eps: float) -> torch.Tensor:
+    """dL/dx of training-mode batch norm (no ReLU) in float64, from dL/dy ``g``, the input and
+    the batch mean / biased variance: gamma*r * (g - mean(g) - xhat * mean(g * xhat)),
+    xhat = (x - mean) * r, r = 1/sqrt(var + eps), means per channel."""
+    dims = [d for d in range(x.dim()) if d != 1]
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    r = 1.0 / torch.sqrt(var.double().view(shape) + eps)
+    xhat = (x.double() - mean.double().view(shape)) * r
+    g64 = g.double()
+    dx = g64 - g64.mean(dim=dims, keepdim=True) - xhat * (g64 * xhat).mean(dim=dims, keepdim=True)
+    k = r if weight is None else r * weight.double().view(shape)
+    return (k * dx).to(x.dtype)
+
+
+def batch_norm_train_backward_eager(g: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
+                                    weight: Optional[torch.Tensor], eps: float) -> torch.Tensor:
+    """Input gradient of training-mode batch norm (see the reference): two passes over g and x
+    in the compiled kernels (float32 CPU, or compiled CUDA; g is brought to x's layout),
+    the reference otherwise."""
+    _check_bn_args("batch_norm_train_backward", x, weight, None)
+    if g.shape != x.shape:
+        raise ValueError(f"batch_norm_train_backward: g has shape {tuple(g.shape)}, x {tuple(x.shape)}")
+    layout = _bn_kernel_layout(x, g, weight)
+    if layout is None:
+        return batch_norm_train_backward_reference(g, x, mean, var, weight, eps)
+    outer, c, inner = layout
+    if inner == 1 and x.dim() == 4 and not x.is_contiguous():
+        g = g.contiguous(memory_format=torch.channels_last)
+    else:
+        g = g.contiguous()
+    mean = mean.to(dtype=torch.float64).contiguous()
+    var = var.to(dtype=torch.float64).contiguous()
+    w = weight.contiguous() if weight is not None else None
+    dx = torch.empty_like(x)
+    if x.device.type == "cpu":
+        _kernels.batch_norm_train_backward_cpu(g.data_ptr(), x.data_ptr(), mean.data_ptr(), var.data_ptr(), _ptr(w),
+                                               dx.data_ptr(), outer, c, inner, float(eps))
+    else:
+        work = torch.empty(3 * c, dtype=torch.float32, device=x.device)
+        with torch.cuda.device(x.device):
+            _kernels.batch_norm_train_backward_cuda(g.data_ptr(), x.data_ptr(), mean.data_ptr(), var.data_ptr(),
+                                                    _ptr(w), dx.data_ptr(), work.data_ptr(), outer, c, inner,
+                                                    float(eps), _stream(x))
+    return dx
+
+
+batch_norm_train_backward = torch.library.custom_op("zsnas::batch_norm_train_backward", mutates_args=())(
+    batch_norm_train_backward_eager)
+
+
+@batch_norm_train_backward.register_fake
+def _batch_norm_train_backward_fake(g, x, mean, var, weight, eps):
+    return torch.empty_like(x)
+
+
+class _BatchNormTrain(torch.autograd.Function):
+    """Training-mode BN differentiable in x only (the kernels above, forward and backward)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps, layout):
+        y = torch.empty_like(x)
+        mean, var = _bn_forward_into(x, y, weight, bias, eps, False, layout)
+        ctx.save_for_backward(x, mean, var, weight)
+        ctx.eps = eps
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, mean, var, weight = ctx.saved_tensors
+        return batch_norm_train_backward_eager(g, x, mean, var, weight, ctx.eps), None, None, None, None
+
+
+def batch_norm_train(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+                     eps: float) -> torch.Tensor:
+    """Training-mode batch norm (batch statistics, running statistics untouched), differentiable
+    in x, through the compiled kernels: on CPU 2-5x faster than torch's channels_last BN,
+    forward and backward, for the 16-64-channel maps of NB201 cells. Falls back to
+    F.batch_norm when the kernels do not take x, or weight/bias need gradients."""
+    _check_bn_args("batch_norm_train", x, weight, bias)
+    layout = _bn_kernel_layout(x, weight, bias)
+    if layout is None or any(t is not None and t.requires_grad for t in (weight, bias)):
+        return torch.nn.functional.batch_norm(x, None, None, weight, bias, True, 0.0, eps)
+    return _BatchNormTrain.apply(x, weight, bias, float(eps), layout)
 
 
 def rademacher_from_words_reference(words: torch.Tensor, n: int) -> torch.Tensor:

@@ -33,4 +33,21 @@ ZSNAS_HD float bn_apply(float x, float scale, float shift, bool relu) {
   return (relu && y < 0.0f) ? 0.0f : y;
 }
 
+// Input gradient of training-mode BN, dx = a*g + b*x + c per channel, from the channel sums
+// sum_g = sum(g) and sum_gd = sum(g * (x - mean)) over its n elements:
+//   dx = gamma*r * (g - sum_g/n - (x - mean) * r^2 * sum_gd/n),   r = 1/sqrt(var + eps).
+ZSNAS_HD void bn_backward_coeffs(double sum_g, double sum_gd, long long n, double mean, double var, double eps,
+                                 double gamma, float* a, float* b, float* c) {
+  double r = 1.0 / sqrt(var + eps);
+  double k = gamma * r;
+  double bx = n > 0 ? -k * r * r * sum_gd / static_cast<double>(n) : 0.0;
+  double g_mean = n > 0 ? sum_g / static_cast<double>(n) : 0.0;
+  *a = static_cast<float>(k);
+  *b = static_cast<float>(bx);
+  *c = static_cast<float>(-k * g_mean - bx * mean);
+}
+
+// One element of the input gradient.
+ZSNAS_HD float bn_backward_apply(float g, float x, float a, float b, float c) { return g * a + x * b + c; }
+
 }  // namespace zsnas::kernels

@@ -33,33 +33,43 @@ std::vector<float> tile(const float* v, long long c_n, long long w) {
   return out;
 }
 
-ZSNAS_CPU_CLONES
-void shifted_sums_rows(const float* __restrict__ x, const float* origin, double* sum, double* sumsq,
-                       long long outer, long long c_n) {
+// Per-channel float64 sums of two float32 per-element terms over the wide rows of [outer, C]:
+// terms(at, j, s, q) adds element `at`'s terms to the float32 partials s, q of slot j
+// (channel j % C); the partials are folded into float64 after every kBlockRows wide rows.
+template <typename Terms>
+__attribute__((always_inline)) inline void wide_row_sums(long long outer, long long c_n, const Terms& terms,
+                                                         double* sum_a, double* sum_b) {
   const long long w = wide_row(c_n), total = outer * c_n;
-  std::vector<float> ow = tile(origin, c_n, w), bs(w), bq(w);
-  const float* __restrict__ o = ow.data();
+  std::vector<float> bs(w), bq(w);
   float* __restrict__ s = bs.data();
   float* __restrict__ q = bq.data();
   for (long long b0 = 0; b0 < total; b0 += w * kBlockRows) {
     const long long b1 = b0 + w * kBlockRows < total ? b0 + w * kBlockRows : total;
     for (long long j = 0; j < w; ++j) s[j] = q[j] = 0.0f;
     for (long long p = b0; p < b1; p += w) {
-      const float* __restrict__ row = x + p;
       const long long len = b1 - p < w ? b1 - p : w;
-      for (long long j = 0; j < len; ++j) {
-        float d = row[j] - o[j];
-        s[j] += d;
-        q[j] += d * d;
-      }
+      for (long long j = 0; j < len; ++j) terms(p + j, j, s[j], q[j]);
     }
     for (long long r = 0; r < w; r += c_n) {
       for (long long c = 0; c < c_n; ++c) {
-        sum[c] += s[r + c];
-        sumsq[c] += q[r + c];
+        sum_a[c] += s[r + c];
+        sum_b[c] += q[r + c];
       }
     }
   }
+}
+
+// Forward sums: sum(x - origin) and sum((x - origin)^2).
+ZSNAS_CPU_CLONES
+void shifted_sums_rows(const float* __restrict__ x, const float* origin, double* sum, double* sumsq,
+                       long long outer, long long c_n) {
+  const std::vector<float> ow = tile(origin, c_n, wide_row(c_n));
+  const float* __restrict__ o = ow.data();
+  wide_row_sums(outer, c_n, [x, o](long long at, long long j, float& s, float& q) {
+    float d = x[at] - o[j];
+    s += d;
+    q += d * d;
+  }, sum, sumsq);
 }
 
 // A contiguous run of one channel ([outer, C, inner] with inner > 1): 8 float32 lanes per
@@ -121,6 +131,51 @@ void apply_run(const float* p, float* out, long long len, float scale, float shi
   }
 }
 
+// Backward sums: sum(g) and sum(g * (x - mean)).
+ZSNAS_CPU_CLONES
+void grad_sums_rows(const float* __restrict__ g, const float* __restrict__ x, const float* mean, double* sum_g,
+                    double* sum_gd, long long outer, long long c_n) {
+  const std::vector<float> mw = tile(mean, c_n, wide_row(c_n));
+  const float* __restrict__ m = mw.data();
+  wide_row_sums(outer, c_n, [g, x, m](long long at, long long j, float& s, float& q) {
+    s += g[at];
+    q += g[at] * (x[at] - m[j]);
+  }, sum_g, sum_gd);
+}
+
+ZSNAS_CPU_CLONES
+void grad_sums_run(const float* __restrict__ g, const float* __restrict__ x, long long len, float mean,
+                   double* sum_g, double* sum_gd) {
+  constexpr long long kBlock = kBlockRows * 8;
+  double s64 = 0.0, q64 = 0.0;
+  for (long long i0 = 0; i0 < len; i0 += kBlock) {
+    const long long i1 = i0 + kBlock < len ? i0 + kBlock : len;
+    float s = 0.0f, q = 0.0f;
+    for (long long i = i0; i < i1; ++i) {  // a float32 reduction: gcc keeps it scalar, blocks stay short
+      s += g[i];
+      q += g[i] * (x[i] - mean);
+    }
+    s64 += s;
+    q64 += q;
+  }
+  *sum_g += s64;
+  *sum_gd += q64;
+}
+
+ZSNAS_CPU_CLONES
+void grad_apply_rows(const float* __restrict__ g, const float* __restrict__ x, float* __restrict__ dx, const float* a, const float* b,
+                     const float* c, long long outer, long long c_n) {
+  const long long w = wide_row(c_n), total = outer * c_n;
+  std::vector<float> aw = tile(a, c_n, w), bw = tile(b, c_n, w), cw = tile(c, c_n, w);
+  const float* __restrict__ ap = aw.data();
+  const float* __restrict__ bp = bw.data();
+  const float* __restrict__ cp = cw.data();
+  for (long long p = 0; p < total; p += w) {
+    const long long len = total - p < w ? total - p : w;
+    for (long long j = 0; j < len; ++j) dx[p + j] = bn_backward_apply(g[p + j], x[p + j], ap[j], bp[j], cp[j]);
+  }
+}
+
 }  // namespace
 
 void batch_norm_relu_train_cpu(const float* x, float* y, const float* gamma, const float* beta, double* mean,
@@ -154,6 +209,43 @@ void batch_norm_relu_train_cpu(const float* x, float* y, const float* gamma, con
       for (long long c = 0; c < c_n; ++c) {
         const long long off = (o * c_n + c) * inner;
         apply_run(x + off, y + off, inner, scale[c], shift[c], relu);
+      }
+    }
+  }
+}
+
+void batch_norm_train_backward_cpu(const float* g, const float* x, const double* mean, const double* var,
+                                   const float* gamma, float* dx, long long outer, long long channels,
+                                   long long inner, double eps) {
+  const long long c_n = channels;
+  std::vector<double> sum_g(c_n, 0.0), sum_gd(c_n, 0.0);
+  std::vector<float> mean_f(c_n);
+  for (long long c = 0; c < c_n; ++c) mean_f[c] = static_cast<float>(mean[c]);
+  if (inner == 1) {
+    grad_sums_rows(g, x, mean_f.data(), sum_g.data(), sum_gd.data(), outer, c_n);
+  } else {
+    for (long long o = 0; o < outer; ++o) {
+      for (long long c = 0; c < c_n; ++c) {
+        const long long off = (o * c_n + c) * inner;
+        grad_sums_run(g + off, x + off, inner, mean_f[c], &sum_g[c], &sum_gd[c]);
+      }
+    }
+  }
+  // sum_gd was taken around the float32 mean: the correction sum_g * (mean - mean_f) makes it
+  // exactly the sum around the float64 mean.
+  std::vector<float> a(c_n), b(c_n), c(c_n);
+  for (long long k = 0; k < c_n; ++k) {
+    const double gd = sum_gd[k] - sum_g[k] * (mean[k] - static_cast<double>(mean_f[k]));
+    bn_backward_coeffs(sum_g[k], gd, outer * inner, mean[k], var[k], eps, gamma ? gamma[k] : 1.0, &a[k], &b[k],
+                       &c[k]);
+  }
+  if (inner == 1) {
+    grad_apply_rows(g, x, dx, a.data(), b.data(), c.data(), outer, c_n);
+  } else {
+    for (long long o = 0; o < outer; ++o) {
+      for (long long k = 0; k < c_n; ++k) {
+        const long long off = (o * c_n + k) * inner;
+        for (long long i = 0; i < inner; ++i) dx[off + i] = bn_backward_apply(g[off + i], x[off + i], a[k], b[k], c[k]);
       }
     }
   }

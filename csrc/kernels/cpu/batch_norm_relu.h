@@ -17,4 +17,16 @@ void batch_norm_relu_train_cuda(const float* x, float* y, const float* gamma, co
                                 double* var, float* workspace, long long outer, long long channels,
                                 long long inner, double eps, bool relu, void* stream);
 
+// Input gradient of training-mode batch norm (no ReLU) for the same [outer, C, inner] layout:
+// g is dL/dy, x the forward input, mean/var what the forward returned; dx is a separate buffer.
+void batch_norm_train_backward_cpu(const float* g, const float* x, const double* mean, const double* var,
+                                   const float* gamma, float* dx, long long outer, long long channels,
+                                   long long inner, double eps);
+
+// Defined only when the CUDA kernels are compiled (ZSNAS_WITH_CUDA). `workspace` is device
+// memory for 3*C floats; `stream` is a cudaStream_t.
+void batch_norm_train_backward_cuda(const float* g, const float* x, const double* mean, const double* var,
+                                    const float* gamma, float* dx, float* workspace, long long outer,
+                                    long long channels, long long inner, double eps, void* stream);
+
 }  // namespace zsnas::kernels

@@ -114,24 +114,41 @@ def _make_op(op: str, channels: int) -> nn.Module:
 
 
 class NB201Cell(nn.Module):
-    """The searched 4-node cell: node j = sum_{i<j} op_ij(node i); output node 3."""
+    """The searched 4-node cell: node j = sum_{i<j} op_ij(node i); output node 3.
+
+    ``share_relus`` (off by default): the conv edges leaving one node all start with ReLU of
+    that same node; when on, it is computed once per node and shared (same values, one ReLU
+    and one ReLU backward instead of up to three). It is off by default because then the
+    second edge's nn.ReLU module does not run, and proxies that hook ReLU modules (NASWOT)
+    count each edge's ReLU; AZ-NAS turns it on while it scores.
+    """
 
     def __init__(self, edges: Sequence[Edge], channels: int) -> None:
         super().__init__()
         self.edges = tuple(edges)
         # key "e{i}{j}" = the edge from node i to node j.
         self.ops = nn.ModuleDict({f"e{i}{j}": _make_op(op, channels) for i, j, op in self.edges})
+        self.share_relus = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
+        relus: dict = {}  # node i -> ReLU(node i), when shared
         for j in (1, 2, 3):
             incoming = [(i, op) for i, jj, op in self.edges if jj == j]
             # A `none` edge adds exact zeros: skip it unless it is the node's only input (then
             # x*0 keeps the node in the autograd graph, so a VJP through the cell is defined).
             live = [(i, op) for i, op in incoming if op != "none"] or incoming[:1]
-            terms = [self.ops[f"e{i}{j}"](nodes[i]) for i, _ in live]
+            terms = [self._edge(i, j, nodes, relus) for i, _ in live]
             nodes.append(sum(terms[1:], terms[0]))
         return nodes[3]
+
+    def _edge(self, i: int, j: int, nodes: List[torch.Tensor], relus: dict) -> torch.Tensor:
+        op = self.ops[f"e{i}{j}"]
+        if not (self.share_relus and type(op) is ReLUConvBN):
+            return op(nodes[i])
+        if i not in relus:
+            relus[i] = op[0](nodes[i])
+        return op[2](op[1](relus[i]))
 
 
 class ReductionBlock(nn.Module):

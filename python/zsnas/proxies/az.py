@@ -31,7 +31,10 @@ No value is ever NaN; a NaN/inf in the features themselves raises FloatingPointE
 
 Speed: while scoring, every AvgPool2d(3, 1, 1) (NB201's avg_pool_3x3) runs as a depthwise
 convolution with unit weights times 1/count (_box_mean3x3; 3-4x faster forward and backward
-on CPU than avg_pool2d); the override is removed afterwards.
+on CPU than avg_pool2d), every training-mode BatchNorm2d runs through zsnas's own forward and
+backward kernels (zsnas.ops.batch_norm_train; 1.3-2.5x faster than torch's channels_last BN
+on CPU), and NB201 cells compute ReLU(node) once for all the conv edges that leave a node
+(NB201Cell.share_relus); all are undone afterwards.
 
 A single network has no AZ-NAS score: the score only exists over a set of candidates, via
 ``zsnas.proxies.rank.az_nas_scores``. The combined proxy "az" therefore reports
@@ -47,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn.counting import install_mac_hooks
+from ..ops import batch_norm_train
 from ..ops import rademacher_from_words_eager as rademacher_from_words
 from .init import empty_like_weight, reinit_
 from .registry import ProxyContext, ProxyResult, register_proxy
@@ -159,21 +163,36 @@ def _box_mean3x3(x: torch.Tensor, count_include_pad: bool) -> torch.Tensor:
     return s * inv
 
 
-def _accelerate_pools(model: nn.Module) -> Callable[[], None]:
-    """Route every AvgPool2d(3, 1, 1) of ``model`` through _box_mean3x3 (an instance-level
-    forward override); returns the function that removes the overrides again."""
-    patched = []
+def _accelerate(model: nn.Module) -> Callable[[], None]:
+    """Speed-ups that change no value beyond float32 rounding, for the duration of one scoring;
+    returns the function that undoes them. Instance-level forward overrides: every
+    AvgPool2d(3, 1, 1) runs through _box_mean3x3, every training-mode BatchNorm2d through
+    zsnas.ops.batch_norm_train (compiled forward and backward kernels; running statistics
+    are not updated, AZ-NAS never reads them); NB201 cells share one ReLU per node among their
+    conv edges."""
+    from ..nn.nb201 import NB201Cell
+
+    patched, cells = [], []
     for m in model.modules():
-        if (type(m) is nn.AvgPool2d and m.kernel_size in (3, (3, 3)) and m.stride in (1, (1, 1))
+        if type(m) is nn.BatchNorm2d:
+            m.forward = (lambda x, _m=m: batch_norm_train(x, _m.weight, _m.bias, _m.eps)
+                         if _m.training else nn.BatchNorm2d.forward(_m, x))
+            patched.append(m)
+        elif (type(m) is nn.AvgPool2d and m.kernel_size in (3, (3, 3)) and m.stride in (1, (1, 1))
                 and m.padding in (1, (1, 1)) and not m.ceil_mode and m.divisor_override is None):
             m.forward = (lambda x, _inc=bool(m.count_include_pad):
                          _box_mean3x3(x, _inc) if x.dim() == 4 and x.is_floating_point()
                          else F.avg_pool2d(x, 3, 1, 1, count_include_pad=_inc))
             patched.append(m)
+        elif isinstance(m, NB201Cell) and not m.share_relus:
+            m.share_relus = True
+            cells.append(m)
 
     def restore() -> None:
         for m in patched:
             del m.forward
+        for m in cells:
+            m.share_relus = False
 
     return restore
 
@@ -255,7 +274,7 @@ def az_scores(
     for p, _ in saved_flags:
         p.requires_grad_(False)
     mac_total, handles = install_mac_hooks(model) if flops is None else (None, [])
-    restore_pools = _accelerate_pools(model)
+    undo_speedups = _accelerate(model)
     try:
         with torch.enable_grad():
             with torch.no_grad():  # no pair reaches back into the first unit
@@ -297,7 +316,7 @@ def az_scores(
             p.requires_grad_(flag)
         for h in handles:
             h.remove()
-        restore_pools()
+        undo_speedups()
 
     entropies, bad_feats = [], 0
     for l, f in enumerate(feats):
