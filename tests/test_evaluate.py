@@ -1,7 +1,6 @@
 """zsnas.evaluate: correlations against scipy and hand counts, mBR by hand, and a resumable
 evaluate() whose resumed table equals a straight run (in process and with 2 workers)."""
 import json
-import math
 import os
 
 import numpy as np

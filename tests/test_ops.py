@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.library import opcheck
 
 from zsnas import ops
@@ -232,3 +233,47 @@ def test_batch_norm_train_backward_opcheck(device):
     _, mean, var = ops.batch_norm_relu_train_reference(x, None, None, 1e-3, False)
     opcheck(torch.ops.zsnas.batch_norm_train_backward.default, (gy, x, mean, var, torch.rand(3, device=device), 1e-3),
             test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("include_pad", [False, True], ids=["exclude-pad", "include-pad"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("shape", [(3, 5, 6, 7), (2, 16, 1, 1), (1, 3, 1, 9), (4, 8, 2, 2)])
+def test_box_mean3x3_matches_avg_pool(device, shape, include_pad, channels_last):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g).to(device)
+    gy = torch.randn(*shape, generator=g).to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    a = x.double().requires_grad_(True)
+    want = F.avg_pool2d(a, 3, 1, 1, count_include_pad=include_pad)
+    (want_dx,) = torch.autograd.grad(want, a, gy.double())
+    b = x.clone().requires_grad_(True)
+    got = ops.box_mean3x3(b, include_pad)
+    (dx,) = torch.autograd.grad(got, b, gy)
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(dx.double(), want_dx, rtol=1e-6, atol=1e-6)
+    assert got.stride() == x.stride() and dx.stride() == x.stride()
+    torch.testing.assert_close(ops.box_mean3x3_reference(gy.double(), include_pad, transpose=True), want_dx)
+
+
+def test_box_mean3x3_hand_case():
+    # 2x2 image of 1..4: every 3x3 window holds all four pixels; excluding padding every
+    # output is their mean 2.5, including it their sum / 9
+    x = torch.arange(1.0, 5.0).view(1, 1, 2, 2)
+    assert ops.box_mean3x3(x, False).view(-1).tolist() == [2.5] * 4
+    assert ops.box_mean3x3(x, True).view(-1).tolist() == pytest.approx([10 / 9] * 4)
+    # transpose, excluding padding: each input pixel reaches all 4 outputs with weight 1/4
+    g = torch.tensor([1.0, 0.0, 0.0, 0.0]).view(1, 1, 2, 2)
+    assert ops.box_mean3x3_op(g, False, True).view(-1).tolist() == [0.25] * 4
+
+
+def test_box_mean3x3_other_inputs_take_the_reference():
+    x = torch.randn(2, 3, 5, 5, dtype=torch.float64)
+    torch.testing.assert_close(ops.box_mean3x3(x, False), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        ops.box_mean3x3_op(torch.zeros(3, 4), False, False)
+
+
+def test_box_mean3x3_opcheck(device):
+    x = torch.randn(2, 3, 5, 4, device=device)
+    opcheck(torch.ops.zsnas.box_mean3x3.default, (x, False, True), test_utils=("test_schema", "test_faketensor"))

@@ -3,18 +3,16 @@
 * Zen-score's fused BN(+ReLU) forward (_FusedForward) vs the model's own forward with the
   BN variance recorder, on a ZenNet-style ArchNet in float32 (shallow, so rounding stays
   below the tolerance: deep random nets without residuals amplify it).
-* AZ-NAS's depthwise-convolution AvgPool2d(3,1,1) vs F.avg_pool2d, values and gradients;
-  the speed-ups are undone after scoring.
+* AZ-NAS's speed-ups (box-mean and BN kernels, shared NB201 ReLUs: their values are tested in
+  test_ops.py / test_nb201.py) are undone after scoring.
 """
 import pytest
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from zsnas.nn import build_model
 from zsnas.nn.nb201 import NB201Cell, nb201_network, parse_nb201
 from zsnas.proxies import zen
-from zsnas.proxies.az import _accelerate, _box_mean3x3
+from zsnas.proxies.az import _accelerate
 
 SMALL_ZEN = "SuperConvK3BNRELU(3,16,1,1)SuperResK1K3K1(16,24,2,8,1)SuperResK1K5K1(24,32,1,8,1)SuperConvK1BNRELU(32,40,1,1)"
 
@@ -41,26 +39,6 @@ def test_zen_fused_plan_refuses_what_it_cannot_fuse():
     assert zen._FusedForward.plan(build_model(SMALL_ZEN, residual=True, num_classes=10)) is None
     assert zen._FusedForward.plan(nb201_network("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|",
                                                 residual=False)) is None
-
-
-@pytest.mark.parametrize("include_pad", [False, True])
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_box_mean_matches_avg_pool_values_and_grads(device, include_pad, channels_last):
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 5, 6, 7, generator=g, dtype=torch.float64).to(device)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    gy = torch.randn(3, 5, 6, 7, generator=g, dtype=torch.float64).to(device)
-    a = x.clone().requires_grad_(True)
-    b = x.clone().requires_grad_(True)
-    want = F.avg_pool2d(a, 3, 1, 1, count_include_pad=include_pad)
-    got = _box_mean3x3(b, include_pad)
-    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(torch.autograd.grad(got, b, gy)[0], torch.autograd.grad(want, a, gy)[0],
-                               rtol=1e-12, atol=1e-12)
-    # a corner output averages 4 inputs (count_include_pad=False) or divides their sum by 9
-    corner = x[:, :, :2, :2].sum(dim=(2, 3))
-    torch.testing.assert_close(got[:, :, 0, 0].detach(), corner / (9 if include_pad else 4))
 
 
 def test_speedups_are_undone_again():

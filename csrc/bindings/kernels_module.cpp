@@ -5,6 +5,7 @@
 
 #include "../kernels/cpu/abs_diff_sum.h"
 #include "../kernels/cpu/batch_norm_relu.h"
+#include "../kernels/cpu/box_filter.h"
 #include "../kernels/cpu/rademacher.h"
 
 namespace py = pybind11;
@@ -58,6 +59,17 @@ PYBIND11_MODULE(_kernels, m) {
       "input gradient of training-mode batch norm: dx from dL/dy g, input x and the forward's float64 mean/var; "
       "gamma 0 = no affine; dx a separate buffer");
   m.def(
+      "box_mean3x3_cpu",
+      [](std::uintptr_t x, std::uintptr_t out, long long n, long long c, long long h, long long w, bool channels_last,
+         bool include_pad, bool transpose) {
+        py::gil_scoped_release release;
+        box_mean3x3_cpu(ptr<const float>(x), ptr<float>(out), n, c, h, w, channels_last, include_pad, transpose);
+      },
+      py::arg("x"), py::arg("out"), py::arg("n"), py::arg("c"), py::arg("h"), py::arg("w"), py::arg("channels_last"),
+      py::arg("include_pad"), py::arg("transpose"),
+      "3x3 box mean (AvgPool2d(3,1,1)) of float32 [n,c,h,w] (NCHW or NHWC memory) into out, or its transpose "
+      "(the input gradient) when transpose");
+  m.def(
       "rademacher_from_words_cpu",
       [](std::uintptr_t words, std::uintptr_t out, long long n) {
         py::gil_scoped_release release;
@@ -99,6 +111,16 @@ PYBIND11_MODULE(_kernels, m) {
       py::arg("g"), py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("gamma"), py::arg("dx"),
       py::arg("workspace"), py::arg("outer"), py::arg("channels"), py::arg("inner"), py::arg("eps"), py::arg("stream"),
       "CUDA twin of batch_norm_train_backward_cpu; workspace = 3*channels device floats");
+  m.def(
+      "box_mean3x3_cuda",
+      [](std::uintptr_t x, std::uintptr_t out, long long n, long long c, long long h, long long w, bool channels_last,
+         bool include_pad, bool transpose, std::uintptr_t stream) {
+        box_mean3x3_cuda(ptr<const float>(x), ptr<float>(out), n, c, h, w, channels_last, include_pad, transpose,
+                         reinterpret_cast<void*>(stream));
+      },
+      py::arg("x"), py::arg("out"), py::arg("n"), py::arg("c"), py::arg("h"), py::arg("w"), py::arg("channels_last"),
+      py::arg("include_pad"), py::arg("transpose"), py::arg("stream"),
+      "CUDA twin of box_mean3x3_cpu; device pointers and a cudaStream_t handle");
   m.def(
       "rademacher_from_words_cuda",
       [](std::uintptr_t words, std::uintptr_t out, long long n, std::uintptr_t stream) {

@@ -4,7 +4,7 @@ zsnas fused numeric kernels over raw buffers (CPU and, when compiled, CUDA)
 """
 from __future__ import annotations
 import typing
-__all__: list[str] = ['abs_diff_sum_cpu', 'abs_diff_sum_cuda', 'batch_norm_relu_train_cpu', 'batch_norm_relu_train_cuda', 'batch_norm_train_backward_cpu', 'batch_norm_train_backward_cuda', 'cuda_archs', 'cuda_compiled', 'rademacher_from_words_cpu', 'rademacher_from_words_cuda']
+__all__: list[str] = ['abs_diff_sum_cpu', 'abs_diff_sum_cuda', 'batch_norm_relu_train_cpu', 'batch_norm_relu_train_cuda', 'batch_norm_train_backward_cpu', 'batch_norm_train_backward_cuda', 'box_mean3x3_cpu', 'box_mean3x3_cuda', 'cuda_archs', 'cuda_compiled', 'rademacher_from_words_cpu', 'rademacher_from_words_cuda']
 def abs_diff_sum_cpu(a: typing.SupportsInt | typing.SupportsIndex, b: typing.SupportsInt | typing.SupportsIndex, out: typing.SupportsInt | typing.SupportsIndex, rows: typing.SupportsInt | typing.SupportsIndex, cols: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     out[i] = sum_j |a[i,j]-b[i,j]| for contiguous float32 a, b (rows x cols) into float64 out
@@ -28,6 +28,14 @@ def batch_norm_train_backward_cpu(g: typing.SupportsInt | typing.SupportsIndex, 
 def batch_norm_train_backward_cuda(g: typing.SupportsInt | typing.SupportsIndex, x: typing.SupportsInt | typing.SupportsIndex, mean: typing.SupportsInt | typing.SupportsIndex, var: typing.SupportsInt | typing.SupportsIndex, gamma: typing.SupportsInt | typing.SupportsIndex, dx: typing.SupportsInt | typing.SupportsIndex, workspace: typing.SupportsInt | typing.SupportsIndex, outer: typing.SupportsInt | typing.SupportsIndex, channels: typing.SupportsInt | typing.SupportsIndex, inner: typing.SupportsInt | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     CUDA twin of batch_norm_train_backward_cpu; workspace = 3*channels device floats
+    """
+def box_mean3x3_cpu(x: typing.SupportsInt | typing.SupportsIndex, out: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, c: typing.SupportsInt | typing.SupportsIndex, h: typing.SupportsInt | typing.SupportsIndex, w: typing.SupportsInt | typing.SupportsIndex, channels_last: bool, include_pad: bool, transpose: bool) -> None:
+    """
+    3x3 box mean (AvgPool2d(3,1,1)) of float32 [n,c,h,w] (NCHW or NHWC memory) into out, or its transpose (the input gradient) when transpose
+    """
+def box_mean3x3_cuda(x: typing.SupportsInt | typing.SupportsIndex, out: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, c: typing.SupportsInt | typing.SupportsIndex, h: typing.SupportsInt | typing.SupportsIndex, w: typing.SupportsInt | typing.SupportsIndex, channels_last: bool, include_pad: bool, transpose: bool, stream: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    CUDA twin of box_mean3x3_cpu; device pointers and a cudaStream_t handle
     """
 def rademacher_from_words_cpu(words: typing.SupportsInt | typing.SupportsIndex, out: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """

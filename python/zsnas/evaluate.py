@@ -15,7 +15,6 @@ import math
 import multiprocessing as mp
 import os
 import re
-import time
 import warnings
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 

@@ -246,6 +246,81 @@ def batch_norm_train(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Opti
     return _BatchNormTrain.apply(x, weight, bias, float(eps), layout)
 
 
+def box_mean3x3_reference(x: torch.Tensor, count_include_pad: bool, transpose: bool = False) -> torch.Tensor:
+    """AvgPool2d(3, stride 1, padding 1) of x, or with ``transpose`` its adjoint applied to x
+    (the input gradient for output gradient x), through torch's avg_pool2d."""
+    if not transpose:
+        return torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=count_include_pad)
+    probe = torch.zeros_like(x, requires_grad=True)
+    with torch.enable_grad():
+        y = torch.nn.functional.avg_pool2d(probe, 3, 1, 1, count_include_pad=count_include_pad)
+        return torch.autograd.grad(y, probe, x)[0]
+
+
+def _box_layout(x: torch.Tensor) -> Optional[bool]:
+    """True (channels_last) / False (NCHW) when the box kernels take x, else None."""
+    if x.dim() != 4 or x.dtype != torch.float32:
+        return None
+    if not (x.device.type == "cpu" or (x.device.type == "cuda" and CUDA_COMPILED)):
+        return None
+    if x.is_contiguous():
+        return False
+    return True if x.is_contiguous(memory_format=torch.channels_last) else None
+
+
+def box_mean3x3_eager(x: torch.Tensor, count_include_pad: bool, transpose: bool = False) -> torch.Tensor:
+    """NAS-Bench-201's avg_pool_3x3 (AvgPool2d(3, 1, 1)) of a [N, C, H, W] tensor, or with
+    ``transpose`` its adjoint (what the backward applies to the output gradient).
+
+    Separable kernel, one pass over the input and one over the output, for float32 NCHW- or
+    channels_last-contiguous x on CPU (or compiled CUDA); the result keeps x's layout. Other
+    inputs take the reference."""
+    if x.dim() != 4:
+        raise ValueError(f"box_mean3x3: x must be [N, C, H, W], got shape {tuple(x.shape)}")
+    cl = _box_layout(x)
+    if cl is None:
+        return box_mean3x3_reference(x, count_include_pad, transpose)
+    out = torch.empty_like(x)
+    n, c, h, w = x.shape
+    if x.device.type == "cpu":
+        _kernels.box_mean3x3_cpu(x.data_ptr(), out.data_ptr(), n, c, h, w, cl, bool(count_include_pad),
+                                 bool(transpose))
+    else:
+        with torch.cuda.device(x.device):
+            _kernels.box_mean3x3_cuda(x.data_ptr(), out.data_ptr(), n, c, h, w, cl, bool(count_include_pad),
+                                      bool(transpose), _stream(x))
+    return out
+
+
+box_mean3x3_op = torch.library.custom_op("zsnas::box_mean3x3", mutates_args=())(box_mean3x3_eager)
+
+
+@box_mean3x3_op.register_fake
+def _box_mean3x3_fake(x, count_include_pad, transpose=False):
+    return torch.empty_like(x)
+
+
+class _BoxMean3x3(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, count_include_pad):
+        ctx.count_include_pad = count_include_pad
+        ctx.layout = torch.channels_last if _box_layout(x) else torch.contiguous_format
+        return box_mean3x3_eager(x, count_include_pad)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = g.contiguous(memory_format=ctx.layout)
+        return box_mean3x3_eager(g, ctx.count_include_pad, transpose=True), None
+
+
+def box_mean3x3(x: torch.Tensor, count_include_pad: bool) -> torch.Tensor:
+    """Differentiable AvgPool2d(3, 1, 1) through the box kernels (see box_mean3x3_eager); on CPU
+    5-10x faster than avg_pool2d on channels_last maps, forward and backward."""
+    if _box_layout(x) is None:
+        return torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=count_include_pad)
+    return _BoxMean3x3.apply(x, bool(count_include_pad))
+
+
 def rademacher_from_words_reference(words: torch.Tensor, n: int) -> torch.Tensor:
     """float32 [n]: sign i is bit (i % 32) of words[i // 32] (LSB first), 1 -> +1, 0 -> -1."""
     bits = torch.bitwise_and(torch.bitwise_right_shift(
