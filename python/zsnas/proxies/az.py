@@ -11,7 +11,8 @@ beta=0, residual links kept, input N(0,1) of ``batch_size`` (64), Rademacher g_o
 * expressivity: per feature, X in R^{(B*H*W) x C} column-centred, Sigma = X^T X / (B*H*W),
   lambda = eigvalsh(Sigma), p = lambda / sum(lambda), e_l = -sum p ln(p + 1e-8); E = sum_l e_l.
 * progressivity: P = min_l (e_l - e_{l-1}).
-* trainability: per pair, g_in pixel-unshuffled by the stride when resolutions differ;
+* trainability: per pair, g_in pixel-unshuffled by the stride when resolutions differ (its
+  channels in another order, which sigma_max does not see: _unshuffled_rows);
   A = g_in^T g_out / (B*H*W) (C_in' x C_out, rectangular when channel counts still differ);
   sigma = largest singular value; term = -sigma - 1/(sigma + 1e-6) + 2; T = mean of terms.
 * complexity: conv + linear multiply-accumulates per sample (ctx.flops when known).
@@ -105,6 +106,17 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.equal(a, b)
 
 
+def _unshuffled_rows(t: torch.Tensor, s: int) -> torch.Tensor:
+    """pixel_unshuffle(t, s) as [(B*H/s*W/s), C*s*s] rows, with the unshuffled channels in
+    (row offset, column offset, channel) order instead of pixel_unshuffle's (channel, row
+    offset, column offset). Only sigma_max of g_in^T g_out is used, and a permutation of its
+    rows leaves the singular values unchanged; this order copies runs of s*C contiguous floats
+    of a channels_last tensor (5x faster than pixel_unshuffle there)."""
+    b, c, h, w = t.shape
+    nhwc = t.permute(0, 2, 3, 1)  # a view for channels_last t
+    return nhwc.reshape(b, h // s, s, w // s, s * c).permute(0, 1, 3, 2, 4).reshape(-1, s * s * c)
+
+
 def pair_trainability(g_in: Optional[torch.Tensor], g_out: torch.Tensor, where: str = "") -> "tuple[float, bool]":
     """(term, degenerate) of one block from its VJP g_in and probe g_out (see module doc)."""
     if g_in is None:  # the unit's output does not depend on its input
@@ -120,8 +132,10 @@ def pair_trainability(g_in: Optional[torch.Tensor], g_out: torch.Tensor, where: 
                 f"AZ-NAS trainability{where}: input resolution {hi}x{wi} is not an integer multiple "
                 f"of output resolution {ho}x{wo}"
             )
-        g_in = F.pixel_unshuffle(g_in, stride)
-    gi, go = _as_rows(g_in), _as_rows(g_out)
+        gi = _unshuffled_rows(g_in, stride)
+    else:
+        gi = _as_rows(g_in)
+    go = _as_rows(g_out)
     if gi.shape[0] != go.shape[0]:
         raise ValueError(
             f"AZ-NAS trainability{where}: {gi.shape[0]} input positions vs {go.shape[0]} output positions"
