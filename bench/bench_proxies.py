@@ -10,6 +10,9 @@ turns run by run. Values are printed so the
 two columns can be seen to compute the same quantities (they differ by the documented
 choices: probes drawn differently, batch vs running variance, fp64 vs fp32 eigen).
 
+--cells N also times AZ-NAS on N random cells of the development CSV and prints the spread of
+the per-cell ratios (the two named cells are its typical and its convolution-bound end).
+
 The "conv floor" rows time only the convolutions zsnas runs (channels_last oneDNN, each conv
 on its recorded input: forward for Zen's two passes; forward + input-gradient for AZ) and
 print the baseline total over that time: the best ratio any implementation using these
@@ -19,6 +22,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
+import math
+import os
+import random
+import statistics
 import time
 
 import torch
@@ -89,14 +97,40 @@ def conv_floor(model, resolution: int, batch: int, passes: int, backward: bool):
     return run
 
 
+def az_over_cells(path: str, count: int, batch: int, runs: int) -> None:
+    """Per-cell authors/zsnas CPU-time ratios of AZ-NAS over `count` random cells of `path`."""
+    with open(path, newline="") as f:
+        cells = [row["arch_str"] for row in csv.DictReader(f)]
+    picked = random.Random(0).sample(cells, min(count, len(cells)))
+    ratios = []
+    for cell in picked:
+        model = nb201_network(cell)
+        flops = count_macs(model, (3, 32, 32))
+        base, ours = timed(lambda: az_scores_authors(copy.deepcopy(model), 32, batch, flops),
+                           lambda: az_scores(model, resolution=32, batch_size=batch, flops=flops), runs=runs)
+        ratios.append(base[0] / ours[0])
+        print(f"  {cell}  {flops / 1e6:6.1f} MMAC  {base[0]:.3f} s / {ours[0]:.3f} s = {ratios[-1]:.2f}x", flush=True)
+    ratios.sort()
+    geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    print(f"AZ-NAS over {len(ratios)} cells: median {statistics.median(ratios):.2f}x, geometric mean {geo:.2f}x, "
+          f"min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--cells", type=int, default=0,
+                    help="also time AZ-NAS on this many cells drawn (seed 0) from --data and print the "
+                         "distribution of the per-cell ratios")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+                                                   "nb201_dev.csv"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     B = args.batch
+    if args.cells:
+        az_over_cells(args.data, args.cells, B, args.runs)
 
     rows, floors = [], []
     for label, cell in NB201_CELLS.items():

@@ -186,28 +186,37 @@ def test_random_cells_match_functional_reference(seed, device):
 ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
 
+DEAD_NODES = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+# (arch, convs run plain, convs run lean, ReLUs run plain, ReLUs run lean)
+LEAN_CASES = [
+    (ALL_CONV, 5, 5, 5, 3),  # nodes 0 and 1 each feed two conv edges: one ReLU each
+    (DEAD_NODES, 3, 2, 3, 2),  # node 1 reaches nodes 2 and 3 only through none edges: e01 skipped
+    ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|none~2|", 3, 0, 3, 0),  # identity
+]
+
+
 @pytest.mark.parametrize("device", DEVICES)
-def test_shared_relus_change_no_value(device):
-    # node 0 and node 1 each feed two conv edges: 3 ReLU modules run instead of 5; the output
-    # is bit-for-bit the same, the input gradient up to the order of float additions (a ReLU
-    # mask distributes over +)
+@pytest.mark.parametrize("arch,convs,lean_convs,relus,lean_relus", LEAN_CASES)
+def test_lean_cell_changes_no_value(device, arch, convs, lean_convs, relus, lean_relus):
+    # the output is bit-for-bit the same, the input gradient up to the order of float
+    # additions (a ReLU mask distributes over +); only fewer modules run
     g = torch.Generator().manual_seed(8)
-    cell = _randomize_(NB201Cell(parse_nb201(ALL_CONV), 4), g).to(device).train()
+    cell = _randomize_(NB201Cell(parse_nb201(arch), 4), g).to(device).train()
     x = torch.randn(3, 4, 6, 6, generator=g).to(device)
     probe = torch.randn(3, 4, 6, 6, generator=g).to(device)
     runs = []
     for m in cell.modules():
-        if isinstance(m, nn.ReLU):
-            m.register_forward_hook(lambda *_: runs.append(1))
+        if isinstance(m, (nn.ReLU, nn.Conv2d)):
+            m.register_forward_hook(lambda m, *_: runs.append(type(m)))
     results = {}
-    for share in (False, True):
-        cell.share_relus = share
+    for lean in (False, True):
+        cell.lean = lean
         runs.clear()
         xi = x.clone().requires_grad_(True)
         y = cell(xi)
         (gx,) = torch.autograd.grad(y, xi, probe)
-        results[share] = (y.detach(), gx, len(runs))
-    assert results[False][2] == 5 and results[True][2] == 3
+        results[lean] = (y.detach(), gx, runs.count(nn.Conv2d), runs.count(nn.ReLU))
+    assert results[False][2:] == (convs, relus) and results[True][2:] == (lean_convs, lean_relus)
     assert torch.equal(results[False][0], results[True][0])
     torch.testing.assert_close(results[False][1], results[True][1], rtol=1e-6, atol=1e-6)
 

@@ -47,6 +47,6 @@ def test_speedups_are_undone_again():
     cell = NB201Cell(parse_nb201("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|none~2|"), 4)
     model = nn.Sequential(pool, other, cell)
     restore = _accelerate(model)
-    assert "forward" in vars(pool) and "forward" not in vars(other) and cell.share_relus
+    assert "forward" in vars(pool) and "forward" not in vars(other) and cell.lean
     restore()
-    assert "forward" not in vars(pool) and not cell.share_relus
+    assert "forward" not in vars(pool) and not cell.lean

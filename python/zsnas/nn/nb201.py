@@ -10,7 +10,7 @@ benchmark's table exactly.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -113,14 +113,24 @@ def _make_op(op: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown NB201 op {op!r}; known ops: {', '.join(NB201_OPS)}")
 
 
+def _live_edges(edges: Sequence[Edge], j: int) -> List[Tuple[int, str]]:
+    """The edges (i, op) node j is summed from. A `none` edge adds exact zeros and is skipped,
+    unless it is the node's only input (then x*0 keeps the node in the autograd graph, so a
+    VJP through the cell is defined)."""
+    incoming = [(i, op) for i, jj, op in edges if jj == j]
+    return [(i, op) for i, op in incoming if op != "none"] or incoming[:1]
+
+
 class NB201Cell(nn.Module):
     """The searched 4-node cell: node j = sum_{i<j} op_ij(node i); output node 3.
 
-    ``share_relus`` (off by default): the conv edges leaving one node all start with ReLU of
-    that same node; when on, it is computed once per node and shared (same values, one ReLU
-    and one ReLU backward instead of up to three). It is off by default because then the
-    second edge's nn.ReLU module does not run, and proxies that hook ReLU modules (NASWOT)
-    count each edge's ReLU; AZ-NAS turns it on while it scores.
+    ``lean`` (off by default) computes only what the output depends on, once: nodes that do
+    not reach node 3 are skipped (node 1 of ``|..|+|..|none~1|+|..|none~1|none~2|``), and the
+    conv edges leaving one node share one ReLU of it. The output and its gradient are the same
+    (up to the order of float additions in the gradient). It is off by default because the
+    skipped modules then do not run: proxies that hook modules (NASWOT's ReLU codes) and BN
+    running statistics see every edge in the benchmark's own code. AZ-NAS turns it on while
+    it scores.
     """
 
     def __init__(self, edges: Sequence[Edge], channels: int) -> None:
@@ -128,23 +138,27 @@ class NB201Cell(nn.Module):
         self.edges = tuple(edges)
         # key "e{i}{j}" = the edge from node i to node j.
         self.ops = nn.ModuleDict({f"e{i}{j}": _make_op(op, channels) for i, j, op in self.edges})
-        self.share_relus = False
+        self.lean = False
+        needed = {3}  # nodes the output depends on
+        for j in (3, 2, 1):
+            if j in needed:
+                needed.update(i for i, _ in _live_edges(self.edges, j))
+        self._needed = frozenset(needed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        relus: dict = {}  # node i -> ReLU(node i), when shared
+        nodes: List[Optional[torch.Tensor]] = [x]
+        relus: dict = {}  # node i -> ReLU(node i), shared by its conv edges when lean
         for j in (1, 2, 3):
-            incoming = [(i, op) for i, jj, op in self.edges if jj == j]
-            # A `none` edge adds exact zeros: skip it unless it is the node's only input (then
-            # x*0 keeps the node in the autograd graph, so a VJP through the cell is defined).
-            live = [(i, op) for i, op in incoming if op != "none"] or incoming[:1]
-            terms = [self._edge(i, j, nodes, relus) for i, _ in live]
+            if self.lean and j not in self._needed:
+                nodes.append(None)
+                continue
+            terms = [self._edge(i, j, nodes, relus) for i, _ in _live_edges(self.edges, j)]
             nodes.append(sum(terms[1:], terms[0]))
         return nodes[3]
 
-    def _edge(self, i: int, j: int, nodes: List[torch.Tensor], relus: dict) -> torch.Tensor:
+    def _edge(self, i: int, j: int, nodes: List[Optional[torch.Tensor]], relus: dict) -> torch.Tensor:
         op = self.ops[f"e{i}{j}"]
-        if not (self.share_relus and type(op) is ReLUConvBN):
+        if not (self.lean and type(op) is ReLUConvBN):
             return op(nodes[i])
         if i not in relus:
             relus[i] = op[0](nodes[i])

@@ -34,8 +34,9 @@ Speed: while scoring, every AvgPool2d(3, 1, 1) (NB201's avg_pool_3x3) runs throu
 separable box-mean kernels (zsnas.ops.box_mean3x3; 5-10x faster forward and backward on CPU
 than avg_pool2d on channels_last maps), every training-mode BatchNorm2d runs through zsnas's own forward and
 backward kernels (zsnas.ops.batch_norm_train; 1.3-2.5x faster than torch's channels_last BN
-on CPU), and NB201 cells compute ReLU(node) once for all the conv edges that leave a node
-(NB201Cell.share_relus); all are undone afterwards.
+on CPU), and NB201 cells skip the nodes their output does not depend on and compute
+ReLU(node) once for all the conv edges that leave a node (NB201Cell.lean); all are undone
+afterwards.
 
 A single network has no AZ-NAS score: the score only exists over a set of candidates, via
 ``zsnas.proxies.rank.az_nas_scores``. The combined proxy "az" therefore reports
@@ -50,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.counting import install_mac_hooks
+from ..nn.counting import count_macs, install_mac_hooks
 from ..ops import batch_norm_train, box_mean3x3
 from ..ops import rademacher_from_words_eager as rademacher_from_words
 from .init import empty_like_weight, reinit_
@@ -146,13 +147,13 @@ def pair_trainability(g_in: Optional[torch.Tensor], g_out: torch.Tensor, where: 
     return term, sigma == 0.0
 
 
-def _accelerate(model: nn.Module) -> Callable[[], None]:
+def _accelerate(model: nn.Module, lean_cells: bool = True) -> Callable[[], None]:
     """Speed-ups that change no value beyond float32 rounding, for the duration of one scoring;
     returns the function that undoes them. Instance-level forward overrides: every
     AvgPool2d(3, 1, 1) runs through zsnas.ops.box_mean3x3, every training-mode BatchNorm2d through
     zsnas.ops.batch_norm_train (compiled forward and backward kernels; running statistics
-    are not updated, AZ-NAS never reads them); NB201 cells share one ReLU per node among their
-    conv edges."""
+    are not updated, AZ-NAS never reads them); NB201 cells run lean (NB201Cell.lean: nodes
+    the output does not depend on are skipped, conv edges share one ReLU per node)."""
     from ..nn.nb201 import NB201Cell
 
     patched, cells = [], []
@@ -167,15 +168,15 @@ def _accelerate(model: nn.Module) -> Callable[[], None]:
                          box_mean3x3(x, _inc) if x.dim() == 4
                          else F.avg_pool2d(x, 3, 1, 1, count_include_pad=_inc))
             patched.append(m)
-        elif isinstance(m, NB201Cell) and not m.share_relus:
-            m.share_relus = True
+        elif lean_cells and isinstance(m, NB201Cell) and not m.lean:
+            m.lean = True
             cells.append(m)
 
     def restore() -> None:
         for m in patched:
             del m.forward
         for m in cells:
-            m.share_relus = False
+            m.lean = False
 
     return restore
 
@@ -256,8 +257,11 @@ def az_scores(
     saved_flags = [(p, p.requires_grad) for p in model.parameters()]
     for p, _ in saved_flags:
         p.requires_grad_(False)
+    if flops is None and x.dim() == 4:
+        # a batch-1 pass of the whole network, before lean NB201 cells skip dead nodes
+        flops = count_macs(model, tuple(x.shape[1:]))
     mac_total, handles = install_mac_hooks(model) if flops is None else (None, [])
-    undo_speedups = _accelerate(model)
+    undo_speedups = _accelerate(model, lean_cells=flops is not None)
     try:
         with torch.enable_grad():
             with torch.no_grad():  # no pair reaches back into the first unit
