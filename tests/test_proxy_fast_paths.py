@@ -11,6 +11,7 @@ from torch import nn
 
 from zsnas.nn import build_model
 from zsnas.nn.nb201 import NB201Cell, nb201_network, parse_nb201
+from zsnas.nn.resnet import resnet
 from zsnas.proxies import zen
 from zsnas.proxies.az import _accelerate
 
@@ -33,6 +34,20 @@ def test_zen_fused_path_is_taken_and_matches_plain_path(device, monkeypatch):
     for k in ("delta_log", "bn_log_sum", "repeat_0", "repeat_1"):
         assert fast.sub_scores[k] == pytest.approx(plain.sub_scores[k], rel=1e-5, abs=1e-6), k
     assert fast.sub_scores["bn_layers"] == plain.sub_scores["bn_layers"] == 14
+
+
+def test_zen_fused_path_covers_plain_resnets(monkeypatch):
+    build = lambda residual=False: resnet(18, num_classes=10, residual=residual)  # noqa: E731
+    plan = zen._FusedForward.plan(build().train())
+    # stem BN + 8 blocks x 2 BNs, every one followed by a ReLU (the blocks' final one included)
+    assert [relu for k, _, relu in plan.steps if k == "bn"] == [True] * 17
+    assert zen._FusedForward.plan(build(residual=True)) is None
+    kw = dict(resolution=32, batch_size=8, repeats=1, seed=2)
+    fast = zen.zen_score(build, **kw)
+    monkeypatch.setattr(zen._FusedForward, "plan", classmethod(lambda cls, model: None))
+    plain = zen.zen_score(build, **kw)
+    assert fast.value == pytest.approx(plain.value, rel=1e-4)
+    assert fast.sub_scores["bn_log_sum"] == pytest.approx(plain.sub_scores["bn_log_sum"], rel=1e-5)
 
 
 def test_zen_fused_plan_refuses_what_it_cannot_fuse():

@@ -38,6 +38,11 @@ class BasicBlock(nn.Module):
         self.residual = residual
         self.downsample = _make_downsample(in_ch, out_ch, stride) if residual else None
 
+    def plain_layers(self) -> List[nn.Module]:
+        """The layers in the order forward applies them when not residual (a straight chain:
+        what fused forward paths flatten)."""
+        return [self.conv1, self.bn1, self.relu, self.conv2, self.bn2, self.relu]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -63,6 +68,10 @@ class Bottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=False)
         self.residual = residual
         self.downsample = _make_downsample(in_ch, out_ch, stride) if residual else None
+
+    def plain_layers(self) -> List[nn.Module]:
+        """The layers in the order forward applies them when not residual."""
+        return [self.conv1, self.bn1, self.relu, self.conv2, self.bn2, self.relu, self.conv3, self.bn3, self.relu]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))

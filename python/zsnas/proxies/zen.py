@@ -19,9 +19,10 @@ Choices (documented differences from the authors' code):
   (never NaN). ``std`` is taken over the finite repeats only (0.0 when fewer than two).
 * On CPU the model and inputs are converted to channels_last (oneDNN convolutions and BN run
   ~1.5x faster there); this changes results only by fp32 rounding.
-* Plain chain networks (ArchNet without residuals, Sequentials) run through _FusedForward:
-  each training-mode BN and the ReLU after it is one in-place kernel that also returns the
-  batch variance (zsnas.ops.batch_norm_relu_train_); other networks run their own forward.
+* Plain chain networks (ArchNet or ResNet without residuals, Sequentials) run through
+  _FusedForward: each training-mode BN and the ReLU after it is one in-place kernel that also
+  returns the batch variance (zsnas.ops.batch_norm_relu_train_); other networks run their own
+  forward.
   Deep random networks without residuals amplify float32 rounding, so on ZenNet-1.0M the two
   paths (like channels_last vs NCHW) differ by ~1e-3 in the score; on shallow nets by < 1e-5.
 """
@@ -149,8 +150,8 @@ class _BNVarianceRecorder:
 class _FusedForward:
     """forward_pre_gap of a plain chain network with every BatchNorm2d(+ReLU) fused.
 
-    A zsnas network without residual links (ArchNet units, Sequentials, the tiny test nets) is
-    a straight chain of layers. Flattened, every training-mode BatchNorm2d (and a ReLU right
+    A zsnas network without residual links (ArchNet units, ResNet blocks, Sequentials, the tiny
+    test nets) is a straight chain of layers. Flattened, every training-mode BatchNorm2d (and a ReLU right
     after it, also a non-residual Unit's final ReLU) runs as one in-place kernel
     (zsnas.ops.batch_norm_relu_train_) on the convolution output it follows; the kernel also
     returns the batch variance sigma_i^2 needs, so no recording pass is needed either. Against
@@ -170,6 +171,7 @@ class _FusedForward:
     def plan(cls, model: nn.Module) -> Optional["_FusedForward"]:
         from ..nn.arch_net import Unit
         from ..nn.common import ContractNet
+        from ..nn.resnet import BasicBlock, Bottleneck
 
         if not isinstance(model, ContractNet) or type(model).forward_pre_gap is not ContractNet.forward_pre_gap:
             return None
@@ -184,6 +186,8 @@ class _FusedForward:
                 if m.final_relu:
                     leaves.append(nn.ReLU())
                 return True
+            if type(m) in (BasicBlock, Bottleneck) and not m.residual:
+                return all(flatten(c) for c in m.plain_layers())
             if type(m) is nn.Identity:
                 return True
             if type(m) is nn.BatchNorm2d:
