@@ -163,8 +163,8 @@ void grad_sums_run(const float* __restrict__ g, const float* __restrict__ x, lon
 }
 
 ZSNAS_CPU_CLONES
-void grad_apply_rows(const float* __restrict__ g, const float* __restrict__ x, float* __restrict__ dx, const float* a, const float* b,
-                     const float* c, long long outer, long long c_n) {
+void grad_apply_rows(const float* __restrict__ g, const float* __restrict__ x, float* __restrict__ dx, const float* a,
+                     const float* b, const float* c, long long outer, long long c_n) {
   const long long w = wide_row(c_n), total = outer * c_n;
   std::vector<float> aw = tile(a, c_n, w), bw = tile(b, c_n, w), cw = tile(c, c_n, w);
   const float* __restrict__ ap = aw.data();

@@ -31,12 +31,12 @@ for ~7.5 % of NB201 cells; zsnas gives a defined value and counts them):
 No value is ever NaN; a NaN/inf in the features themselves raises FloatingPointError.
 
 Speed: while scoring, every AvgPool2d(3, 1, 1) (NB201's avg_pool_3x3) runs through zsnas's
-separable box-mean kernels (zsnas.ops.box_mean3x3; 5-10x faster forward and backward on CPU
-than avg_pool2d on channels_last maps), every training-mode BatchNorm2d runs through zsnas's own forward and
-backward kernels (zsnas.ops.batch_norm_train; 1.3-2.5x faster than torch's channels_last BN
-on CPU), and NB201 cells skip the nodes their output does not depend on and compute
-ReLU(node) once for all the conv edges that leave a node (NB201Cell.lean); all are undone
-afterwards.
+separable box-mean kernels (zsnas.ops.box_mean3x3; 2-5x faster forward and backward on CPU
+than avg_pool2d on channels_last maps), every training-mode BatchNorm2d through zsnas's own
+forward and backward kernels (zsnas.ops.batch_norm_train; 1.3-2.5x faster than torch's
+channels_last BN on CPU), and NB201 cells skip the nodes their output does not depend on
+and compute ReLU(node) once for all the conv edges that leave a node (NB201Cell.lean); all
+are undone afterwards.
 
 A single network has no AZ-NAS score: the score only exists over a set of candidates, via
 ``zsnas.proxies.rank.az_nas_scores``. The combined proxy "az" therefore reports
@@ -150,8 +150,8 @@ def pair_trainability(g_in: Optional[torch.Tensor], g_out: torch.Tensor, where: 
 def _accelerate(model: nn.Module, lean_cells: bool = True) -> Callable[[], None]:
     """Speed-ups that change no value beyond float32 rounding, for the duration of one scoring;
     returns the function that undoes them. Instance-level forward overrides: every
-    AvgPool2d(3, 1, 1) runs through zsnas.ops.box_mean3x3, every training-mode BatchNorm2d through
-    zsnas.ops.batch_norm_train (compiled forward and backward kernels; running statistics
+    AvgPool2d(3, 1, 1) runs through zsnas.ops.box_mean3x3, every training-mode BatchNorm2d
+    through zsnas.ops.batch_norm_train (compiled forward and backward kernels; running statistics
     are not updated, AZ-NAS never reads them); NB201 cells run lean (NB201Cell.lean: nodes
     the output does not depend on are skipped, conv edges share one ReLU per node)."""
     from ..nn.nb201 import NB201Cell
