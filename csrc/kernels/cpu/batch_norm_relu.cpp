@@ -103,6 +103,25 @@ void shifted_sums_run(const float* p, long long len, float origin, double* sum, 
   *sumsq += q64;
 }
 
+// y[j] = bn_apply(x[j], scale, shift) over a span, scale/shift per element (Vec) or one
+// value (float). In place (x == y) gets its own loop: gcc's runtime alias check would send
+// x == y to its scalar fallback, 3x slower.
+inline float at(const float* v, long long j) { return v[j]; }
+inline float at(float v, long long) { return v; }
+
+template <bool kRelu, typename Coef>
+__attribute__((always_inline)) inline void apply_span(const float* x, float* y, Coef scale, Coef shift,
+                                                      long long len) {
+  if (x == y) {
+    float* __restrict__ io = y;
+    for (long long j = 0; j < len; ++j) io[j] = bn_apply(io[j], at(scale, j), at(shift, j), kRelu);
+  } else {
+    const float* __restrict__ in = x;
+    float* __restrict__ out = y;
+    for (long long j = 0; j < len; ++j) out[j] = bn_apply(in[j], at(scale, j), at(shift, j), kRelu);
+  }
+}
+
 ZSNAS_CPU_CLONES
 void apply_rows(const float* x, float* y, const float* scale, const float* shift, long long outer, long long c_n,
                 bool relu) {
@@ -111,13 +130,11 @@ void apply_rows(const float* x, float* y, const float* scale, const float* shift
   const float* __restrict__ sc = scw.data();
   const float* __restrict__ sh = shw.data();
   for (long long p = 0; p < total; p += w) {
-    const float* row = x + p;
-    float* out = y + p;  // may be x itself (in place), element by element
     const long long len = total - p < w ? total - p : w;
-    if (relu) {  // two loops so that each one vectorises without a branch on `relu`
-      for (long long j = 0; j < len; ++j) out[j] = bn_apply(row[j], sc[j], sh[j], true);
+    if (relu) {  // two instantiations so that each loop vectorises without a branch on `relu`
+      apply_span<true>(x + p, y + p, sc, sh, len);
     } else {
-      for (long long j = 0; j < len; ++j) out[j] = bn_apply(row[j], sc[j], sh[j], false);
+      apply_span<false>(x + p, y + p, sc, sh, len);
     }
   }
 }
@@ -125,9 +142,9 @@ void apply_rows(const float* x, float* y, const float* scale, const float* shift
 ZSNAS_CPU_CLONES
 void apply_run(const float* p, float* out, long long len, float scale, float shift, bool relu) {
   if (relu) {
-    for (long long i = 0; i < len; ++i) out[i] = bn_apply(p[i], scale, shift, true);
+    apply_span<true>(p, out, scale, shift, len);
   } else {
-    for (long long i = 0; i < len; ++i) out[i] = bn_apply(p[i], scale, shift, false);
+    apply_span<false>(p, out, scale, shift, len);
   }
 }
 

@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ..ops import box_mean3x3
 from .common import ContractNet
 
 NB201_OPS: Tuple[str, ...] = (
@@ -99,6 +100,19 @@ class Zero(nn.Module):
         return x * 0.0
 
 
+class AvgPool3x3(nn.AvgPool2d):
+    """The benchmark's avg_pool_3x3: AvgPool2d(3, 1, 1, count_include_pad=False), computed by
+    zsnas's separable box-mean kernels (zsnas.ops.box_mean3x3: same values to float32
+    rounding, 2-5x faster forward and backward on CPU than avg_pool2d; other inputs fall
+    back to avg_pool2d)."""
+
+    def __init__(self) -> None:
+        super().__init__(3, stride=1, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return box_mean3x3(x, self.count_include_pad) if x.dim() == 4 else super().forward(x)
+
+
 def _make_op(op: str, channels: int) -> nn.Module:
     if op == "none":
         return Zero()
@@ -109,7 +123,7 @@ def _make_op(op: str, channels: int) -> nn.Module:
     if op == "nor_conv_3x3":
         return ReLUConvBN(channels, channels, 3, 1)
     if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return AvgPool3x3()
     raise ValueError(f"unknown NB201 op {op!r}; known ops: {', '.join(NB201_OPS)}")
 
 

@@ -30,9 +30,9 @@ for ~7.5 % of NB201 cells; zsnas gives a defined value and counts them):
   reference's finite term -1e6 + 2; it is counted as a degenerate pair.
 No value is ever NaN; a NaN/inf in the features themselves raises FloatingPointError.
 
-Speed: while scoring, every AvgPool2d(3, 1, 1) (NB201's avg_pool_3x3) runs through zsnas's
-separable box-mean kernels (zsnas.ops.box_mean3x3; 2-5x faster forward and backward on CPU
-than avg_pool2d on channels_last maps), every training-mode BatchNorm2d through zsnas's own
+Speed: while scoring, every AvgPool2d(3, 1, 1) runs through zsnas's separable box-mean
+kernels (zsnas.ops.box_mean3x3; 2-5x faster forward and backward on CPU than avg_pool2d on
+channels_last maps; NB201's avg_pool_3x3 module always does), every training-mode BatchNorm2d through zsnas's own
 forward and backward kernels (zsnas.ops.batch_norm_train; 1.3-2.5x faster than torch's
 channels_last BN on CPU), and NB201 cells skip the nodes their output does not depend on
 and compute ReLU(node) once for all the conv edges that leave a node (NB201Cell.lean); all
