@@ -3,6 +3,8 @@
 One forward pass keeping the (non-detached) unit outputs; fp32 covariance + eigvalsh per
 feature; then, from the last pair backwards, one ``torch.autograd.grad`` per pair with a
 Bernoulli-drawn +-1 probe (retain_graph=False), pixel-unshuffle, svdvals. NaN -> -inf.
+The network's layers are torch's own, as in the authors' code: zsnas's NB201 avg_pool_3x3
+module (which runs zsnas's box-mean kernel) is swapped for nn.AvgPool2d first.
 """
 from __future__ import annotations
 
@@ -26,7 +28,19 @@ def kaiming_init(model: nn.Module, generator: torch.Generator) -> None:
                 m.bias.zero_()
 
 
+def with_torch_pools(model: nn.Module) -> nn.Module:
+    """Replace zsnas's NB201 AvgPool3x3 modules by the nn.AvgPool2d they stand for (in place)."""
+    from zsnas.nn.nb201 import AvgPool3x3
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, AvgPool3x3):
+                setattr(parent, name, nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False))
+    return model
+
+
 def az_scores_authors(model: nn.Module, resolution: int, batch_size: int, flops: float, seed: int = 0) -> dict:
+    model = with_torch_pools(model)
     g = torch.Generator()
     g.manual_seed(seed)
     model.train()
