@@ -32,10 +32,11 @@ No value is ever NaN; a NaN/inf in the features themselves raises FloatingPointE
 
 Speed: while scoring, every AvgPool2d(3, 1, 1) runs through zsnas's separable box-mean
 kernels (zsnas.ops.box_mean3x3; 2-5x faster forward and backward on CPU than avg_pool2d on
-channels_last maps; NB201's avg_pool_3x3 module always does), every training-mode BatchNorm2d through zsnas's own
-forward and backward kernels (zsnas.ops.batch_norm_train; 1.3-2.5x faster than torch's
-channels_last BN on CPU), and NB201 cells skip the nodes their output does not depend on
-and compute ReLU(node) once for all the conv edges that leave a node (NB201Cell.lean); all
+channels_last maps; NB201's avg_pool_3x3 module always does), every training-mode
+BatchNorm2d through zsnas's own forward and backward kernels (zsnas.ops.batch_norm_train;
+1.3-2.5x faster than torch's channels_last BN on CPU), and NB201 cells run lean
+(NB201Cell.lean: nodes the output does not depend on are skipped, the conv edges leaving a
+node share one ReLU and, when they have the same shape, one stacked convolution and BN); all
 are undone afterwards.
 
 A single network has no AZ-NAS score: the score only exists over a set of candidates, via
@@ -152,8 +153,7 @@ def _accelerate(model: nn.Module, lean_cells: bool = True) -> Callable[[], None]
     returns the function that undoes them. Instance-level forward overrides: every
     AvgPool2d(3, 1, 1) runs through zsnas.ops.box_mean3x3, every training-mode BatchNorm2d
     through zsnas.ops.batch_norm_train (compiled forward and backward kernels; running statistics
-    are not updated, AZ-NAS never reads them); NB201 cells run lean (NB201Cell.lean: nodes
-    the output does not depend on are skipped, conv edges share one ReLU per node)."""
+    are not updated, AZ-NAS never reads them); NB201 cells run lean (NB201Cell.lean)."""
     from ..nn.nb201 import NB201Cell
 
     patched, cells = [], []
