@@ -2,11 +2,13 @@
 
 * Zen-score's fused BN(+ReLU) forward (_FusedForward) vs the model's own forward with the
   BN variance recorder, on a ZenNet-style ArchNet in float32 (shallow, so rounding stays
-  below the tolerance: deep random nets without residuals amplify it).
+  below the tolerance: deep random nets without residuals amplify it); with and without its
+  fused 1x1 expand -> BN+ReLU -> 1x1 contract steps.
 * AZ-NAS's speed-ups (box-mean and BN kernels, shared NB201 ReLUs: their values are tested in
   test_ops.py / test_nb201.py) are undone after scoring.
 """
 import pytest
+import torch
 from torch import nn
 
 from zsnas.nn import build_model
@@ -28,12 +30,34 @@ def test_zen_fused_path_is_taken_and_matches_plain_path(device, monkeypatch):
     assert bns == [("bn", True)] * 14 and all(k != "relu" for k, _, _ in plan.steps)
     kw = dict(resolution=16, batch_size=8, repeats=2, seed=5, device=device)
     fast = zen.zen_score(build, **kw)
-    monkeypatch.setattr(zen._FusedForward, "plan", classmethod(lambda cls, model: None))
+    monkeypatch.setattr(zen._FusedForward, "plan", classmethod(lambda cls, model, expand=False: None))
     plain = zen.zen_score(build, **kw)
     assert fast.value == pytest.approx(plain.value, rel=1e-5)
     for k in ("delta_log", "bn_log_sum", "repeat_0", "repeat_1"):
         assert fast.sub_scores[k] == pytest.approx(plain.sub_scores[k], rel=1e-5, abs=1e-6), k
     assert fast.sub_scores["bn_layers"] == plain.sub_scores["bn_layers"] == 14
+
+
+def test_zen_expand_steps_fuse_inverted_bottlenecks(monkeypatch):
+    build = lambda residual=False: build_model(SMALL_ZEN, residual=residual, num_classes=10)  # noqa: E731
+    plan = zen._FusedForward.plan(build().train(), expand=True)
+    # each block is two units (1x1 -> KxK -> 1x1, bottleneck 8): a unit's last 1x1 (8 -> 24 or
+    # 32) + BN + ReLU meets the next unit's first 1x1 (back to 8) three times; the last unit's
+    # 8 -> 32 feeds the 32 -> 40 head, a widening: left as it is
+    expands = [m for k, m, _ in plan.steps if k == "expand"]
+    assert [(a.in_channels, a.out_channels, b.out_channels) for a, _, b in expands] == [
+        (8, 24, 8), (8, 24, 8), (8, 32, 8)]
+    assert sum(k == "bn" for k, _, _ in plan.steps) + len(expands) == 14
+    kw = dict(resolution=16, batch_size=8, repeats=2, seed=5)
+    calls = []
+    kernel = zen._fused_expand_contract
+    monkeypatch.setattr(zen, "_fused_expand_contract", lambda *a: calls.append(1) or kernel(*a))
+    fused = zen.zen_score(build, **kw)
+    assert len(calls) == (12 if zen._expand_fusable(torch.empty(1, 1, 1, 1)) else 0)  # 3 x 2 passes x 2 repeats
+    monkeypatch.setattr(zen, "_expand_fusable", lambda x: False)
+    unfused = zen.zen_score(build, **kw)
+    for k in ("delta_log", "bn_log_sum", "repeat_0", "repeat_1"):
+        assert fused.sub_scores[k] == pytest.approx(unfused.sub_scores[k], rel=1e-5, abs=1e-6), k
 
 
 def test_zen_fused_path_covers_plain_resnets(monkeypatch):
@@ -44,7 +68,7 @@ def test_zen_fused_path_covers_plain_resnets(monkeypatch):
     assert zen._FusedForward.plan(build(residual=True)) is None
     kw = dict(resolution=32, batch_size=8, repeats=1, seed=2)
     fast = zen.zen_score(build, **kw)
-    monkeypatch.setattr(zen._FusedForward, "plan", classmethod(lambda cls, model: None))
+    monkeypatch.setattr(zen._FusedForward, "plan", classmethod(lambda cls, model, expand=False: None))
     plain = zen.zen_score(build, **kw)
     assert fast.value == pytest.approx(plain.value, rel=1e-4)
     assert fast.sub_scores["bn_log_sum"] == pytest.approx(plain.sub_scores["bn_log_sum"], rel=1e-5)

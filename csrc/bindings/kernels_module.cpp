@@ -6,6 +6,7 @@
 #include "../kernels/cpu/abs_diff_sum.h"
 #include "../kernels/cpu/batch_norm_relu.h"
 #include "../kernels/cpu/box_filter.h"
+#include "../kernels/cpu/expand_contract.h"
 #include "../kernels/cpu/rademacher.h"
 
 namespace py = pybind11;
@@ -69,6 +70,33 @@ PYBIND11_MODULE(_kernels, m) {
       py::arg("include_pad"), py::arg("transpose"),
       "3x3 box mean (AvgPool2d(3,1,1)) of float32 [n,c,h,w] (NCHW or NHWC memory) into out, or its transpose "
       "(the input gradient) when transpose");
+  m.def(
+      "expand_bn_contract_train_cpu",
+      [](std::uintptr_t x, std::uintptr_t w1, std::uintptr_t gamma, std::uintptr_t beta, double eps, std::uintptr_t w2,
+         std::uintptr_t y, std::uintptr_t mid_mean, std::uintptr_t mid_var, long long pixels, long long c, long long e,
+         long long d, bool relu, int threads, bool portable) {
+        py::gil_scoped_release release;
+        expand_bn_contract_train_cpu(ptr<const float>(x), ptr<const float>(w1), ptr<const float>(gamma),
+                                     ptr<const float>(beta), eps, ptr<const float>(w2), ptr<float>(y),
+                                     ptr<double>(mid_mean), ptr<double>(mid_var), pixels, c, e, d, relu, threads,
+                                     portable);
+      },
+      py::arg("x"), py::arg("w1"), py::arg("gamma"), py::arg("beta"), py::arg("eps"), py::arg("w2"), py::arg("y"),
+      py::arg("mid_mean"), py::arg("mid_var"), py::arg("pixels"), py::arg("c"), py::arg("e"), py::arg("d"),
+      py::arg("relu"), py::arg("threads"), py::arg("portable"),
+      "y [pixels,d] = conv1x1(w2 [d,e]) of ReLU(BN_train(conv1x1(w1 [e,c]) of float32 x [pixels,c])), the e-wide "
+      "middle never stored; its float64 batch mean/biased variance into mid_mean/mid_var [e]; gamma/beta 0 = no "
+      "affine; portable: plain loops instead of the AVX2+FMA path");
+  m.def("expand_contract_simd", &expand_contract_simd,
+        "whether expand_bn_contract_train_cpu has its AVX2+FMA path on this CPU");
+  m.def(
+      "channel_moments_cpu",
+      [](std::uintptr_t x, std::uintptr_t mean, std::uintptr_t cov, long long pixels, long long c) {
+        py::gil_scoped_release release;
+        channel_moments_cpu(ptr<const float>(x), ptr<double>(mean), ptr<double>(cov), pixels, c);
+      },
+      py::arg("x"), py::arg("mean"), py::arg("cov"), py::arg("pixels"), py::arg("c"),
+      "float64 per-channel mean [c] and biased covariance [c,c] of the rows of float32 x [pixels,c]");
   m.def(
       "rademacher_from_words_cpu",
       [](std::uintptr_t words, std::uintptr_t out, long long n) {

@@ -22,9 +22,13 @@ Choices (documented differences from the authors' code):
 * Plain chain networks (ArchNet or ResNet without residuals, Sequentials) run through
   _FusedForward: each training-mode BN and the ReLU after it is one in-place kernel that also
   returns the batch variance (zsnas.ops.batch_norm_relu_train_); other networks run their own
-  forward.
-  Deep random networks without residuals amplify float32 rounding, so on ZenNet-1.0M the two
-  paths (like channels_last vs NCHW) differ by ~1e-3 in the score; on shallow nets by < 1e-5.
+  forward. On CPUs with AVX2+FMA, a 1x1 expansion convolution -> BN+ReLU -> 1x1 convolution
+  back down (inverted bottlenecks: ZenNet's K1KXK1 units meet this way) is one more fused
+  step (zsnas.ops.expand_bn_contract_train): the wide middle tensor is never stored, its BN
+  statistics follow from the input's mean and covariance. 25 % off ZenNet-1.0M's Zen-score.
+  Deep random networks without residuals amplify float32 rounding: on ZenNet-1.0M every
+  float32 path (torch's own NCHW or channels_last, fused or not) lands 1e-2 or so from the
+  float64 score (the seed-to-seed spread is ~1); on shallow nets the paths agree to < 1e-5.
 """
 from __future__ import annotations
 
@@ -46,9 +50,15 @@ try:  # fused kernels over the compiled module (zsnas.ops), when built
     from ..ops import CUDA_COMPILED as _CUDA_KERNELS
     from ..ops import abs_diff_sum as _fused_abs_diff_sum
     from ..ops import batch_norm_relu_train_eager_ as _fused_bn_relu_
+    from ..ops import expand_bn_contract_fusable as _expand_fusable
+    from ..ops import expand_bn_contract_train_eager as _fused_expand_contract
 except Exception:  # pragma: no cover - the compiled module is missing: plain torch
-    _fused_abs_diff_sum = _fused_bn_relu_ = None
+    _fused_abs_diff_sum = _fused_bn_relu_ = _fused_expand_contract = _expand_fusable = None
     _CUDA_KERNELS = False
+
+# Largest (C + D) * E of a 1x1 pair that _FusedForward fuses: both weight matrices (float32)
+# must stay in L2 while the pixel tiles stream past them; bigger pairs run as two convolutions.
+_EXPAND_MAX_WEIGHTS = 65536
 
 
 @contextlib.contextmanager
@@ -168,7 +178,9 @@ class _FusedForward:
         self.steps = steps
 
     @classmethod
-    def plan(cls, model: nn.Module) -> Optional["_FusedForward"]:
+    def plan(cls, model: nn.Module, expand: bool = False) -> Optional["_FusedForward"]:
+        """The fused step list of ``model``, or None. ``expand``: also fuse each 1x1 expansion
+        convolution -> BN+ReLU -> 1x1 convolution into one expand_bn_contract_train step."""
         from ..nn.arch_net import Unit
         from ..nn.common import ContractNet
         from ..nn.resnet import BasicBlock, Bottleneck
@@ -212,7 +224,7 @@ class _FusedForward:
                 steps.append(("relu", m, True))
             else:
                 steps.append(("call", m, isinstance(m, nn.Conv2d)))
-        return cls(steps)
+        return cls(_fuse_expansions(steps) if expand else steps)
 
     def __call__(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """(features, [biased per-channel batch variance of each BN input, float64])."""
@@ -227,6 +239,12 @@ class _FusedForward:
                 _, var = _fused_bn_relu_(x, m.weight, m.bias, float(m.eps), flag)
                 variances.append(var)
                 owned = True
+            elif kind == "expand":
+                conv_a, bn, conv_b = m
+                x, _, var = _fused_expand_contract(x, conv_a.weight, bn.weight, bn.bias, float(bn.eps),
+                                                   conv_b.weight, flag)
+                variances.append(var)
+                owned = True
             elif kind == "relu":
                 x = torch.relu_(x) if owned else torch.relu(x)
                 owned = True
@@ -234,6 +252,32 @@ class _FusedForward:
                 x = m(x)
                 owned = flag  # a convolution's output is fresh; other modules may alias
         return x, variances
+
+
+def _is_plain_1x1(m: nn.Module) -> bool:
+    """A bias-free, ungrouped, unstrided, unpadded 1x1 nn.Conv2d running torch's own forward."""
+    return (type(m) is nn.Conv2d and m.kernel_size == (1, 1) and m.stride == (1, 1) and m.padding == (0, 0)
+            and m.dilation == (1, 1) and m.groups == 1 and m.bias is None)
+
+
+def _fuse_expansions(steps: list) -> list:
+    """Replace each conv1x1 (C -> E) -> BN(+ReLU) -> conv1x1 (E -> D) run with E >= C, D (an
+    inverted bottleneck: ZenNet's K1KXK1 blocks meet this way, block to block) by one "expand"
+    step, so the E-wide middle never reaches memory (zsnas.ops.expand_bn_contract_train)."""
+    out, i = [], 0
+    while i < len(steps):
+        window = steps[i:i + 3]
+        if len(window) == 3 and [w[0] for w in window] == ["call", "bn", "call"]:
+            conv_a, bn, conv_b = (w[1] for w in window)
+            if _is_plain_1x1(conv_a) and _is_plain_1x1(conv_b):
+                c, e, d = conv_a.in_channels, conv_a.out_channels, conv_b.out_channels
+                if conv_b.in_channels == e and e >= max(c, d) and (c + d) * e <= _EXPAND_MAX_WEIGHTS:
+                    out.append(("expand", (conv_a, bn, conv_b), window[1][2]))
+                    i += 3
+                    continue
+        out.append(steps[i])
+        i += 1
+    return out
 
 
 def _deepcopy_model(model: nn.Module, who: str) -> nn.Module:
@@ -320,7 +364,9 @@ def zen_score(
     fused = None
     if _fused_bn_relu_ is not None and dtype == torch.float32 and (
             device.type == "cpu" or (device.type == "cuda" and _CUDA_KERNELS)):
-        fused = _FusedForward.plan(model)
+        expand = (device.type == "cpu" and channels_last and _expand_fusable is not None
+                  and _expand_fusable(torch.empty(1, 1, 1, 1, dtype=dtype).contiguous(memory_format=fmt)))
+        fused = _FusedForward.plan(model, expand=expand)
     recorder = _BNVarianceRecorder(model)
     if fused is not None:
         recorder.remove()  # the fused path reads the variances from its BN kernel

@@ -1,0 +1,336 @@
+// Fused 1x1 expand -> BN+ReLU -> 1x1 contract over channels-last pixels (see the header).
+//
+// Pixels go in tiles of a few dozen rows. Per tile, stage 1 computes the E-wide middle
+// h = relu(scale * (x W1^T) + shift) into a small buffer that stays in L1/L2, stage 2 computes
+// y = h W2^T from it. Both stages are small GEMMs; on AVX2+FMA CPUs each runs a 6-pixel x 16-
+// channel register tile (12 accumulators, the classic shape for 16 vector registers). The
+// portable path is the same arithmetic in plain loops (the reference the SIMD path is tested
+// against, and what non-x86 or pre-AVX2 CPUs run).
+#include "expand_contract.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "../common/batch_norm.h"
+#include "cpu_clones.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define ZSNAS_HAVE_AVX2_PATH 1
+#endif
+
+namespace zsnas::kernels {
+
+namespace {
+
+constexpr long long kRows = 6;             // pixels per register tile
+constexpr long long kMiddleFloats = 8192;  // middle buffer per tile: 32 KB, about L1
+
+long long round_up(long long v, long long m) { return (v + m - 1) / m * m; }
+
+// Weights repacked so inner loops read contiguous output channels: w1t [c][e_pad], w2t
+// [e_pad][d_pad]. The padding is zero (scale and shift too), so a padded middle channel is
+// relu(0) = 0 and adds nothing to y.
+struct Packed {
+  long long c, e, d, e_pad, d_pad;
+  std::vector<float> w1t, scale, shift, w2t;
+
+  Packed(const float* w1, const float* sc, const float* sh, const float* w2, long long c_, long long e_, long long d_)
+      : c(c_), e(e_), d(d_), e_pad(round_up(e_, 16)), d_pad(round_up(d_, 8)), w1t(c_ * e_pad, 0.0f),
+        scale(e_pad, 0.0f), shift(e_pad, 0.0f), w2t(e_pad * d_pad, 0.0f) {
+    for (long long k = 0; k < c; ++k)
+      for (long long j = 0; j < e; ++j) w1t[k * e_pad + j] = w1[j * c + k];
+    std::copy(sc, sc + e, scale.begin());
+    std::copy(sh, sh + e, shift.begin());
+    for (long long j = 0; j < e; ++j)
+      for (long long o = 0; o < d; ++o) w2t[j * d_pad + o] = w2[o * e + j];
+  }
+
+  long long tile_rows() const {
+    long long rows = kMiddleFloats / e_pad / kRows * kRows;
+    return std::clamp(rows, kRows, 8 * kRows);
+  }
+};
+
+// `rows` pixels of x [rows, c] into y [rows, d]; h holds rows * e_pad floats.
+ZSNAS_CPU_CLONES void tile_portable(const Packed& pk, const float* x, float* y, long long rows, bool relu, float* h) {
+  const long long c = pk.c, e_pad = pk.e_pad, d = pk.d, d_pad = pk.d_pad;
+  std::vector<float> acc(d_pad);
+  for (long long i = 0; i < rows; ++i) {
+    float* hi = h + i * e_pad;
+    std::fill(hi, hi + e_pad, 0.0f);
+    for (long long k = 0; k < c; ++k) {
+      const float xk = x[i * c + k];
+      const float* w = pk.w1t.data() + k * e_pad;
+      for (long long j = 0; j < e_pad; ++j) hi[j] += xk * w[j];
+    }
+    for (long long j = 0; j < e_pad; ++j) hi[j] = bn_apply(hi[j], pk.scale[j], pk.shift[j], relu);
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (long long j = 0; j < e_pad; ++j) {
+      const float hj = hi[j];
+      const float* w = pk.w2t.data() + j * d_pad;
+      for (long long o = 0; o < d_pad; ++o) acc[o] += hj * w[o];
+    }
+    std::copy(acc.begin(), acc.begin() + d, y + i * d);
+  }
+}
+
+#ifdef ZSNAS_HAVE_AVX2_PATH
+
+#define ZSNAS_AVX2 __attribute__((target("avx2,fma")))
+
+// acc[i][v] = sum_k a[i*a_row + k*a_k] * b[k*ldb + 8v .. +8] for 6 rows of a, NV vectors of b.
+template <int NV>
+ZSNAS_AVX2 __attribute__((always_inline)) inline void micro_tile(const float* a, long long a_row, long long a_k,
+                                                                 const float* b, long long ldb, long long k_n,
+                                                                 __m256 acc[kRows][NV]) {
+  _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i)
+    _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  for (long long k = 0; k < k_n; ++k) {
+    __m256 bv[NV];
+    _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + k * ldb + 8 * v);
+    _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i) {
+      const __m256 av = _mm256_broadcast_ss(a + i * a_row + k * a_k);
+      _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+    }
+  }
+}
+
+// Stage 2 for one block of NV*8 output channels starting at o0, rows r0..r0+5.
+template <int NV>
+ZSNAS_AVX2 void contract_block(const Packed& pk, const float* h, float* y, long long r0, long long o0) {
+  __m256 acc[kRows][NV];
+  micro_tile<NV>(h + r0 * pk.e_pad, pk.e_pad, 1, pk.w2t.data() + o0, pk.d_pad, pk.e_pad, acc);
+  _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i) {
+    float* yi = y + (r0 + i) * pk.d;
+    _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) {
+      const long long o = o0 + 8 * v;
+      if (o + 8 <= pk.d) {
+        _mm256_storeu_ps(yi + o, acc[i][v]);
+      } else {  // the last, partial vector of a row: y rows are d floats apart
+        alignas(32) float part[8];
+        _mm256_store_ps(part, acc[i][v]);
+        std::memcpy(yi + o, part, sizeof(float) * (pk.d - o));
+      }
+    }
+  }
+}
+
+// `rows` (a multiple of kRows) pixels of x [rows, c] into y [rows, d]; h holds rows * e_pad.
+ZSNAS_AVX2 void tile_avx2(const Packed& pk, const float* x, float* y, long long rows, bool relu, float* h) {
+  const long long c = pk.c, e_pad = pk.e_pad;
+  const __m256 zero = _mm256_setzero_ps();
+  for (long long j0 = 0; j0 < e_pad; j0 += 16) {
+    const __m256 sc[2] = {_mm256_loadu_ps(&pk.scale[j0]), _mm256_loadu_ps(&pk.scale[j0 + 8])};
+    const __m256 sh[2] = {_mm256_loadu_ps(&pk.shift[j0]), _mm256_loadu_ps(&pk.shift[j0 + 8])};
+    for (long long r0 = 0; r0 < rows; r0 += kRows) {
+      __m256 acc[kRows][2];
+      micro_tile<2>(x + r0 * c, c, 1, pk.w1t.data() + j0, e_pad, c, acc);
+      _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i) {
+        _Pragma("GCC unroll 2") for (int v = 0; v < 2; ++v) {
+          __m256 t = _mm256_fmadd_ps(acc[i][v], sc[v], sh[v]);
+          if (relu) t = _mm256_max_ps(zero, t);  // max(0, NaN) is NaN: NaNs survive, as in torch
+          _mm256_storeu_ps(h + (r0 + i) * e_pad + j0 + 8 * v, t);
+        }
+      }
+    }
+  }
+  for (long long o0 = 0; o0 < pk.d_pad; o0 += 16) {
+    const bool two = o0 + 16 <= pk.d_pad;
+    for (long long r0 = 0; r0 < rows; r0 += kRows) {
+      if (two)
+        contract_block<2>(pk, h, y, r0, o0);
+      else
+        contract_block<1>(pk, h, y, r0, o0);
+    }
+  }
+}
+
+// Moments of one block of n <= kMomentBlock pixels: d = x - origin goes into dm (pixel-major,
+// rows padded to 16 columns), then q += dm^T dm runs as the register-tiled GEMM above (its
+// "a" operand read down dm's columns). Float32 over the block, folded into float64 sums s [c]
+// and q [c, c]. dm holds kMomentBlock * cols_pad + kRows floats (tiles of rows past c read it).
+constexpr long long kMomentBlock = 64;
+
+ZSNAS_AVX2 void moments_block_avx2(const float* x, const float* origin, long long n, long long c, float* dm,
+                                   double* s, double* q) {
+  const long long cols_pad = round_up(c, 16);
+  std::vector<float> si(cols_pad, 0.0f);
+  for (long long p = 0; p < n; ++p) {
+    for (long long i = 0; i < c; ++i) {
+      const float d = x[p * c + i] - origin[i];
+      dm[p * cols_pad + i] = d;
+      si[i] += d;
+    }
+  }
+  for (long long i = 0; i < c; ++i) s[i] += si[i];
+  for (long long r0 = 0; r0 < c; r0 += kRows) {
+    for (long long j0 = 0; j0 < cols_pad; j0 += 16) {
+      __m256 acc[kRows][2];
+      micro_tile<2>(dm + r0, 1, cols_pad, dm + j0, cols_pad, n, acc);
+      alignas(32) float part[kRows][16];
+      _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i) {
+        _mm256_store_ps(part[i], acc[i][0]);
+        _mm256_store_ps(part[i] + 8, acc[i][1]);
+      }
+      for (long long i = r0; i < std::min(c, r0 + kRows); ++i)
+        for (long long j = j0; j < std::min(c, j0 + 16); ++j) q[i * c + j] += part[i - r0][j - j0];
+    }
+  }
+}
+
+bool cpu_has_avx2_fma() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+#endif  // ZSNAS_HAVE_AVX2_PATH
+
+// Pixels [p0, p1) of the whole problem.
+void run_range(const Packed& pk, const float* x, float* y, long long p0, long long p1, bool relu, bool simd) {
+  const long long tile = pk.tile_rows();
+  std::vector<float> h(tile * pk.e_pad);
+  for (long long t0 = p0; t0 < p1; t0 += tile) {
+    const long long rows = std::min(tile, p1 - t0);
+    const float* xt = x + t0 * pk.c;
+    float* yt = y + t0 * pk.d;
+#ifdef ZSNAS_HAVE_AVX2_PATH
+    if (simd) {
+      const long long full = rows / kRows * kRows;
+      if (full > 0) tile_avx2(pk, xt, yt, full, relu, h.data());
+      if (rows > full) {  // fewer than kRows pixels left: run them zero-padded, keep the real rows
+        const long long rest = rows - full;
+        std::vector<float> xpad(kRows * pk.c, 0.0f), ypad(kRows * pk.d);
+        std::copy(xt + full * pk.c, xt + rows * pk.c, xpad.begin());
+        tile_avx2(pk, xpad.data(), ypad.data(), kRows, relu, h.data());
+        std::copy(ypad.begin(), ypad.begin() + rest * pk.d, yt + full * pk.d);
+      }
+      continue;
+    }
+#endif
+    (void)simd;
+    tile_portable(pk, xt, yt, rows, relu, h.data());
+  }
+}
+
+}  // namespace
+
+void expand_contract_cpu(const float* x, const float* w1, const float* scale, const float* shift, const float* w2,
+                         float* y, long long pixels, long long c, long long e, long long d, bool relu, int threads,
+                         bool portable) {
+  if (pixels <= 0 || d <= 0) return;
+  const Packed pk(w1, scale, shift, w2, c, e, d);
+  bool simd = false;
+#ifdef ZSNAS_HAVE_AVX2_PATH
+  simd = !portable && cpu_has_avx2_fma();
+#endif
+  // Each thread gets a whole number of tiles and at least a few of them (a thread costs ~50 us).
+  const long long tile = pk.tile_rows();
+  const long long tiles = (pixels + tile - 1) / tile;
+  const long long workers = std::max(1LL, std::min<long long>(threads, tiles / 8));
+  if (workers == 1) {
+    run_range(pk, x, y, 0, pixels, relu, simd);
+    return;
+  }
+  const long long per = (tiles + workers - 1) / workers * tile;
+  std::vector<std::thread> pool;
+  for (long long w = 1; w < workers; ++w) {
+    const long long p0 = std::min(pixels, w * per), p1 = std::min(pixels, (w + 1) * per);
+    if (p0 < p1) pool.emplace_back(run_range, std::cref(pk), x, y, p0, p1, relu, simd);
+  }
+  run_range(pk, x, y, 0, std::min(pixels, per), relu, simd);
+  for (auto& t : pool) t.join();
+}
+
+namespace {
+
+ZSNAS_CPU_CLONES void moments_portable(const float* x, const float* origin, long long pixels, long long c, double* s,
+                                       double* q) {
+  constexpr long long kBlock = 64;
+  std::vector<float> bs(c), bq(c * c), dv(c);
+  for (long long b0 = 0; b0 < pixels; b0 += kBlock) {
+    const long long b1 = std::min(pixels, b0 + kBlock);
+    std::fill(bs.begin(), bs.end(), 0.0f);
+    std::fill(bq.begin(), bq.end(), 0.0f);
+    for (long long p = b0; p < b1; ++p) {
+      const float* xp = x + p * c;
+      for (long long i = 0; i < c; ++i) dv[i] = xp[i] - origin[i];
+      for (long long i = 0; i < c; ++i) {
+        const float di = dv[i];
+        bs[i] += di;
+        float* row = bq.data() + i * c;
+        for (long long j = 0; j < c; ++j) row[j] += di * dv[j];
+      }
+    }
+    for (long long i = 0; i < c; ++i) s[i] += bs[i];
+    for (long long i = 0; i < c * c; ++i) q[i] += bq[i];
+  }
+}
+
+}  // namespace
+
+// Sums of (x - origin) and its outer products, origin = the first pixel, in float32 over blocks
+// of 64 pixels folded into float64 (as the batch-norm statistics pass does): shifted sums do
+// not cancel, and a 64-term float32 block is accurate to ~1e-7 of the channel's spread.
+void channel_moments_cpu(const float* x, double* mean, double* cov, long long pixels, long long c) {
+  std::fill(mean, mean + c, 0.0);
+  std::fill(cov, cov + c * c, 0.0);
+  if (pixels <= 0) return;
+  std::vector<double> s(c, 0.0), q(c * c, 0.0);
+  const float* origin = x;
+#ifdef ZSNAS_HAVE_AVX2_PATH
+  if (cpu_has_avx2_fma()) {
+    std::vector<float> dm(kMomentBlock * round_up(c, 16) + kRows, 0.0f);
+    for (long long b0 = 0; b0 < pixels; b0 += kMomentBlock) {
+      const long long n = std::min(kMomentBlock, pixels - b0);
+      moments_block_avx2(x + b0 * c, origin, n, c, dm.data(), s.data(), q.data());
+    }
+  } else {
+    moments_portable(x, origin, pixels, c, s.data(), q.data());
+  }
+#else
+  moments_portable(x, origin, pixels, c, s.data(), q.data());
+#endif
+  const double n = static_cast<double>(pixels);
+  for (long long i = 0; i < c; ++i) mean[i] = origin[i] + s[i] / n;
+  for (long long i = 0; i < c; ++i)
+    for (long long j = 0; j < c; ++j) cov[i * c + j] = q[i * c + j] / n - (s[i] / n) * (s[j] / n);
+}
+
+void expand_bn_contract_train_cpu(const float* x, const float* w1, const float* gamma, const float* beta, double eps,
+                                  const float* w2, float* y, double* mid_mean, double* mid_var, long long pixels,
+                                  long long c, long long e, long long d, bool relu, int threads, bool portable) {
+  std::vector<double> mean(c), cov(c * c);
+  channel_moments_cpu(x, mean.data(), cov.data(), pixels, c);
+  std::vector<float> scale(e), shift(e);
+  for (long long j = 0; j < e; ++j) {
+    const float* w = w1 + j * c;
+    double m = 0.0, v = 0.0;
+    for (long long i = 0; i < c; ++i) {
+      m += w[i] * mean[i];
+      double row = 0.0;
+      for (long long k = 0; k < c; ++k) row += cov[i * c + k] * w[k];
+      v += w[i] * row;
+    }
+    if (v < 0.0) v = 0.0;  // rounding of a constant channel (a NaN stays NaN)
+    const double s = (gamma ? gamma[j] : 1.0) / std::sqrt(v + eps);
+    mid_mean[j] = m;
+    mid_var[j] = v;
+    scale[j] = static_cast<float>(s);
+    shift[j] = static_cast<float>((beta ? beta[j] : 0.0) - m * s);
+  }
+  expand_contract_cpu(x, w1, scale.data(), shift.data(), w2, y, pixels, c, e, d, relu, threads, portable);
+}
+
+bool expand_contract_simd() {
+#ifdef ZSNAS_HAVE_AVX2_PATH
+  return cpu_has_avx2_fma();
+#else
+  return false;
+#endif
+}
+
+}  // namespace zsnas::kernels
