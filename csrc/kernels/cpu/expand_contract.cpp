@@ -27,6 +27,7 @@ namespace zsnas::kernels {
 namespace {
 
 constexpr long long kRows = 6;             // pixels per register tile
+constexpr long long kGroup = 2 * kRows;    // pixels through both stages at a time (AVX2 path)
 constexpr long long kMiddleFloats = 8192;  // middle buffer per tile: 32 KB, about L1
 
 long long round_up(long long v, long long m) { return (v + m - 1) / m * m; }
@@ -49,9 +50,11 @@ struct Packed {
       for (long long o = 0; o < d; ++o) w2t[j * d_pad + o] = w2[o * e + j];
   }
 
+  // Pixels per tile (the unit of the thread split and of the padded leftover): a multiple of
+  // kGroup whose middle fits kMiddleFloats.
   long long tile_rows() const {
-    long long rows = kMiddleFloats / e_pad / kRows * kRows;
-    return std::clamp(rows, kRows, 8 * kRows);
+    long long rows = kMiddleFloats / e_pad / kGroup * kGroup;
+    return std::clamp(rows, kGroup, 4 * kGroup);
   }
 };
 
@@ -82,30 +85,32 @@ ZSNAS_CPU_CLONES void tile_portable(const Packed& pk, const float* x, float* y, 
 
 #define ZSNAS_AVX2 __attribute__((target("avx2,fma")))
 
-// acc[i][v] = sum_k a[i*a_row + k*a_k] * b[k*ldb + 8v .. +8] for 6 rows of a, NV vectors of b.
-template <int NV>
+// acc[i][v] = sum_k a[i*a_row + k*a_k] * b[k*ldb + 8v .. +8] for R rows of a, NV vectors of b
+// (R * NV = 12 accumulators, plus NV operands and a broadcast: within 16 vector registers).
+template <int R, int NV>
 ZSNAS_AVX2 __attribute__((always_inline)) inline void micro_tile(const float* a, long long a_row, long long a_k,
                                                                  const float* b, long long ldb, long long k_n,
-                                                                 __m256 acc[kRows][NV]) {
-  _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i)
+                                                                 __m256 acc[R][NV]) {
+  _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i)
     _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
   for (long long k = 0; k < k_n; ++k) {
     __m256 bv[NV];
     _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + k * ldb + 8 * v);
-    _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i) {
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i) {
       const __m256 av = _mm256_broadcast_ss(a + i * a_row + k * a_k);
       _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
     }
   }
 }
 
-// Stage 2 for one block of NV*8 output channels starting at o0, rows r0..r0+5.
-template <int NV>
-ZSNAS_AVX2 void contract_block(const Packed& pk, const float* h, float* y, long long r0, long long o0) {
-  __m256 acc[kRows][NV];
-  micro_tile<NV>(h + r0 * pk.e_pad, pk.e_pad, 1, pk.w2t.data() + o0, pk.d_pad, pk.e_pad, acc);
-  _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i) {
-    float* yi = y + (r0 + i) * pk.d;
+// Stage 2 for one block of NV*8 output channels starting at o0: R rows of the middle h into R
+// rows of y.
+template <int R, int NV>
+ZSNAS_AVX2 void contract_block(const Packed& pk, const float* h, float* y, long long o0) {
+  __m256 acc[R][NV];
+  micro_tile<R, NV>(h, pk.e_pad, 1, pk.w2t.data() + o0, pk.d_pad, pk.e_pad, acc);
+  _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i) {
+    float* yi = y + i * pk.d;
     _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) {
       const long long o = o0 + 8 * v;
       if (o + 8 <= pk.d) {
@@ -119,32 +124,37 @@ ZSNAS_AVX2 void contract_block(const Packed& pk, const float* h, float* y, long 
   }
 }
 
-// `rows` (a multiple of kRows) pixels of x [rows, c] into y [rows, d]; h holds rows * e_pad.
+// `rows` (a multiple of kGroup) pixels of x [rows, c] into y [rows, d]; h holds kGroup * e_pad.
+// kGroup pixels at a time go through both stages, so their middle and both packed weights stay
+// in L1. Register tiles are 6 pixels x 16 channels, except an 8-channel tail of y (d = 24, 40)
+// which takes all 12 pixels x 8 channels (6 x 8 would wait on loads, not on FMAs).
 ZSNAS_AVX2 void tile_avx2(const Packed& pk, const float* x, float* y, long long rows, bool relu, float* h) {
-  const long long c = pk.c, e_pad = pk.e_pad;
+  const long long c = pk.c, e_pad = pk.e_pad, d = pk.d;
   const __m256 zero = _mm256_setzero_ps();
-  for (long long j0 = 0; j0 < e_pad; j0 += 16) {
-    const __m256 sc[2] = {_mm256_loadu_ps(&pk.scale[j0]), _mm256_loadu_ps(&pk.scale[j0 + 8])};
-    const __m256 sh[2] = {_mm256_loadu_ps(&pk.shift[j0]), _mm256_loadu_ps(&pk.shift[j0 + 8])};
-    for (long long r0 = 0; r0 < rows; r0 += kRows) {
-      __m256 acc[kRows][2];
-      micro_tile<2>(x + r0 * c, c, 1, pk.w1t.data() + j0, e_pad, c, acc);
-      _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i) {
-        _Pragma("GCC unroll 2") for (int v = 0; v < 2; ++v) {
-          __m256 t = _mm256_fmadd_ps(acc[i][v], sc[v], sh[v]);
-          if (relu) t = _mm256_max_ps(zero, t);  // max(0, NaN) is NaN: NaNs survive, as in torch
-          _mm256_storeu_ps(h + (r0 + i) * e_pad + j0 + 8 * v, t);
+  for (long long r0 = 0; r0 < rows; r0 += kGroup) {
+    for (long long j0 = 0; j0 < e_pad; j0 += 16) {
+      const __m256 sc[2] = {_mm256_loadu_ps(&pk.scale[j0]), _mm256_loadu_ps(&pk.scale[j0 + 8])};
+      const __m256 sh[2] = {_mm256_loadu_ps(&pk.shift[j0]), _mm256_loadu_ps(&pk.shift[j0 + 8])};
+      for (long long half = 0; half < kGroup; half += kRows) {
+        __m256 acc[kRows][2];
+        micro_tile<kRows, 2>(x + (r0 + half) * c, c, 1, pk.w1t.data() + j0, e_pad, c, acc);
+        _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i) {
+          _Pragma("GCC unroll 2") for (int v = 0; v < 2; ++v) {
+            __m256 t = _mm256_fmadd_ps(acc[i][v], sc[v], sh[v]);
+            if (relu) t = _mm256_max_ps(zero, t);  // max(0, NaN) is NaN: NaNs survive, as in torch
+            _mm256_storeu_ps(h + (half + i) * e_pad + j0 + 8 * v, t);
+          }
         }
       }
     }
-  }
-  for (long long o0 = 0; o0 < pk.d_pad; o0 += 16) {
-    const bool two = o0 + 16 <= pk.d_pad;
-    for (long long r0 = 0; r0 < rows; r0 += kRows) {
-      if (two)
-        contract_block<2>(pk, h, y, r0, o0);
-      else
-        contract_block<1>(pk, h, y, r0, o0);
+    float* yg = y + r0 * d;
+    for (long long o0 = 0; o0 < pk.d_pad; o0 += 16) {
+      if (o0 + 16 <= pk.d_pad) {
+        contract_block<kRows, 2>(pk, h, yg, o0);
+        contract_block<kRows, 2>(pk, h + kRows * e_pad, yg + kRows * d, o0);
+      } else {
+        contract_block<kGroup, 1>(pk, h, yg, o0);
+      }
     }
   }
 }
@@ -170,7 +180,7 @@ ZSNAS_AVX2 void moments_block_avx2(const float* x, const float* origin, long lon
   for (long long r0 = 0; r0 < c; r0 += kRows) {
     for (long long j0 = 0; j0 < cols_pad; j0 += 16) {
       __m256 acc[kRows][2];
-      micro_tile<2>(dm + r0, 1, cols_pad, dm + j0, cols_pad, n, acc);
+      micro_tile<kRows, 2>(dm + r0, 1, cols_pad, dm + j0, cols_pad, n, acc);
       alignas(32) float part[kRows][16];
       _Pragma("GCC unroll 6") for (int i = 0; i < kRows; ++i) {
         _mm256_store_ps(part[i], acc[i][0]);
@@ -199,13 +209,13 @@ void run_range(const Packed& pk, const float* x, float* y, long long p0, long lo
     float* yt = y + t0 * pk.d;
 #ifdef ZSNAS_HAVE_AVX2_PATH
     if (simd) {
-      const long long full = rows / kRows * kRows;
+      const long long full = rows / kGroup * kGroup;
       if (full > 0) tile_avx2(pk, xt, yt, full, relu, h.data());
-      if (rows > full) {  // fewer than kRows pixels left: run them zero-padded, keep the real rows
+      if (rows > full) {  // fewer than kGroup pixels left: run them zero-padded, keep the real rows
         const long long rest = rows - full;
-        std::vector<float> xpad(kRows * pk.c, 0.0f), ypad(kRows * pk.d);
+        std::vector<float> xpad(kGroup * pk.c, 0.0f), ypad(kGroup * pk.d);
         std::copy(xt + full * pk.c, xt + rows * pk.c, xpad.begin());
-        tile_avx2(pk, xpad.data(), ypad.data(), kRows, relu, h.data());
+        tile_avx2(pk, xpad.data(), ypad.data(), kGroup, relu, h.data());
         std::copy(ypad.begin(), ypad.begin() + rest * pk.d, yt + full * pk.d);
       }
       continue;
