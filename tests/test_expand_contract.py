@@ -1,5 +1,5 @@
-"""zsnas.ops.expand_bn_contract_train (1x1 conv -> BN+ReLU -> 1x1 conv, the middle never stored)
-against its float64 pure-torch reference, a hand-derived case, and itself across threads."""
+"""zsnas.ops.expand_bn_contract_train (1x1 or KxK conv -> BN+ReLU -> 1x1 conv, the middle never
+stored) against its float64 pure-torch reference, hand-derived cases, and itself across threads."""
 import pytest
 import torch
 from torch.library import opcheck
@@ -21,19 +21,30 @@ CASES = [
 ]
 
 
-def _inputs(shape, e, d, seed=0, affine=True):
+# KxK first convolutions (a stem): (N, C, H, W), k, stride, padding, E, D
+KXK_CASES = [
+    ((2, 3, 9, 7), 3, 1, 1, 20, 6),
+    ((2, 3, 8, 8), 3, 2, 1, 24, 8),
+    ((1, 2, 5, 5), 5, 1, 2, 50, 4),
+    ((2, 3, 7, 7), 3, 2, 0, 16, 5),
+    ((2, 4, 6, 6), 1, 2, 0, 12, 4),
+]
+
+
+def _inputs(shape, e, d, seed=0, affine=True, k=1):
     g = torch.Generator().manual_seed(seed)
     x = torch.relu(torch.randn(*shape, generator=g)).contiguous(memory_format=torch.channels_last)
-    w1 = torch.randn(e, shape[1], 1, 1, generator=g)
+    w1 = torch.randn(e, shape[1], k, k, generator=g)
     w2 = torch.randn(d, e, 1, 1, generator=g)
     weight = torch.rand(e, generator=g) + 0.5 if affine else None
     bias = torch.randn(e, generator=g) if affine else None
     return x, w1, weight, bias, w2
 
 
-def _assert_matches_reference(got, x, w1, weight, bias, w2, relu, eps=1e-5):
+def _assert_matches_reference(got, x, w1, weight, bias, w2, relu, eps=1e-5, stride=1, padding=0):
     y, mean, var = got
-    want_y, want_mean, want_var = ops.expand_bn_contract_train_reference(x, w1, weight, bias, eps, w2, relu)
+    want_y, want_mean, want_var = ops.expand_bn_contract_train_reference(x, w1, weight, bias, eps, w2, relu,
+                                                                         stride, padding)
     assert y.dtype == torch.float32 and y.shape == want_y.shape
     assert y.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(var, want_var, rtol=2e-5, atol=1e-12)
@@ -48,8 +59,29 @@ def _assert_matches_reference(got, x, w1, weight, bias, w2, relu, eps=1e-5):
 @pytest.mark.parametrize("shape,e,d", CASES, ids=[f"{s}-{e}-{d}" for s, e, d in CASES])
 def test_matches_float64_reference(shape, e, d, relu, portable):
     x, w1, weight, bias, w2 = _inputs(shape, e, d)
-    got = ops.expand_bn_contract_train_eager(x, w1, weight, bias, 1e-5, w2, relu, portable)
+    got = ops.expand_bn_contract_train_eager(x, w1, weight, bias, 1e-5, w2, relu, portable=portable)
     _assert_matches_reference(got, x, w1, weight, bias, w2, relu)
+
+
+@needs_simd
+@pytest.mark.parametrize("portable", [False, True], ids=["avx2", "portable"])
+@pytest.mark.parametrize("shape,k,stride,padding,e,d", KXK_CASES, ids=[f"{c[0]}-k{c[1]}s{c[2]}p{c[3]}" for c in KXK_CASES])
+def test_kxk_first_convolution_matches_float64_reference(shape, k, stride, padding, e, d, portable):
+    x, w1, weight, bias, w2 = _inputs(shape, e, d, seed=k + stride, k=k)
+    got = ops.expand_bn_contract_train_eager(x, w1, weight, bias, 1e-5, w2, True, stride, padding, portable=portable)
+    _assert_matches_reference(got, x, w1, weight, bias, w2, True, stride=stride, padding=padding)
+
+
+def test_kxk_hand_case():
+    # 1x2 image, one channel [1, 3]; a 3x3 kernel, padding 1, holding 1 at the centre and 2 at
+    # the left neighbour: middle = x + 2 * left = [1 + 0, 3 + 2] = [1, 5] (mean 3, variance 4);
+    # BN (eps 0, no affine) -> [-1, 1]; ReLU -> [0, 1]; w2 = [[3]] -> y = [0, 3]
+    x = torch.tensor([1.0, 3.0]).view(1, 1, 1, 2).contiguous(memory_format=torch.channels_last)
+    w1 = torch.zeros(1, 1, 3, 3)
+    w1[0, 0, 1, 1], w1[0, 0, 1, 0] = 1.0, 2.0
+    y, mean, var = ops.expand_bn_contract_train_eager(x, w1, None, None, 0.0, torch.full((1, 1, 1, 1), 3.0), True,
+                                                      stride=1, padding=1)
+    assert y.view(-1).tolist() == [0.0, 3.0] and mean.tolist() == [3.0] and var.tolist() == [4.0]
 
 
 def test_without_affine_and_through_the_custom_op():
@@ -114,8 +146,10 @@ def test_other_inputs_take_the_reference(device):
 
 def test_bad_weights_are_named():
     x = torch.zeros(2, 4, 3, 3)
-    with pytest.raises(ValueError, match=r"w1 must be a 1x1 convolution weight \[E, 4, 1, 1\]"):
-        ops.expand_bn_contract_train_eager(x, torch.zeros(8, 4, 3, 3), None, None, 1e-5, torch.zeros(2, 8, 1, 1), True)
+    with pytest.raises(ValueError, match=r"w1 must be a square convolution weight \[E, 4, k, k\]"):
+        ops.expand_bn_contract_train_eager(x, torch.zeros(8, 4, 3, 1), None, None, 1e-5, torch.zeros(2, 8, 1, 1), True)
+    with pytest.raises(ValueError, match="a 5x5 convolution with stride 1, padding 0 does not fit a 3x3 input"):
+        ops.expand_bn_contract_train_eager(x, torch.zeros(8, 4, 5, 5), None, None, 1e-5, torch.zeros(2, 8, 1, 1), True)
     with pytest.raises(ValueError, match=r"w2 must be a 1x1 convolution weight \[D, 8, 1, 1\]"):
         ops.expand_bn_contract_train_eager(x, torch.zeros(8, 4, 1, 1), None, None, 1e-5, torch.zeros(2, 7, 1, 1), True)
     with pytest.raises(ValueError, match=r"BN weight must be \[8\]"):

@@ -60,6 +60,23 @@ def test_zen_expand_steps_fuse_inverted_bottlenecks(monkeypatch):
         assert fused.sub_scores[k] == pytest.approx(unfused.sub_scores[k], rel=1e-5, abs=1e-6), k
 
 
+def test_zen_expand_steps_fuse_a_strided_stem(monkeypatch):
+    # stem 3x3 stride 2 (3 -> 32: rows of 27 patch values) + BN + ReLU feeds the unit's 1x1
+    # 32 -> 8: an expansion with a gathered first convolution; then the units' 8 -> 24 -> 8
+    arch = "SuperConvK3BNRELU(3,32,2,1)SuperResK1K3K1(32,24,1,8,1)SuperConvK1BNRELU(24,40,1,1)"
+    build = lambda residual=False: build_model(arch, residual=residual, num_classes=10)  # noqa: E731
+    plan = zen._FusedForward.plan(build().train(), expand=True)
+    expands = [(a.kernel_size[0], a.stride[0], a.in_channels, a.out_channels, b.out_channels)
+               for k, (a, _, b), _ in ((k, m, f) for k, m, f in plan.steps if k == "expand")]
+    assert expands == [(3, 2, 3, 32, 8), (1, 1, 8, 24, 8)]
+    kw = dict(resolution=16, batch_size=8, repeats=2, seed=7)
+    fused = zen.zen_score(build, **kw)
+    monkeypatch.setattr(zen, "_expand_fusable", lambda x: False)
+    unfused = zen.zen_score(build, **kw)
+    for k in ("delta_log", "bn_log_sum", "repeat_0", "repeat_1"):
+        assert fused.sub_scores[k] == pytest.approx(unfused.sub_scores[k], rel=1e-5, abs=1e-6), k
+
+
 def test_zen_fused_path_covers_plain_resnets(monkeypatch):
     build = lambda residual=False: resnet(18, num_classes=10, residual=residual)  # noqa: E731
     plan = zen._FusedForward.plan(build().train())

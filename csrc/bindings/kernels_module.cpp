@@ -73,30 +73,24 @@ PYBIND11_MODULE(_kernels, m) {
   m.def(
       "expand_bn_contract_train_cpu",
       [](std::uintptr_t x, std::uintptr_t w1, std::uintptr_t gamma, std::uintptr_t beta, double eps, std::uintptr_t w2,
-         std::uintptr_t y, std::uintptr_t mid_mean, std::uintptr_t mid_var, long long pixels, long long c, long long e,
-         long long d, bool relu, int threads, bool portable) {
+         std::uintptr_t y, std::uintptr_t mid_mean, std::uintptr_t mid_var, long long n, long long h, long long w,
+         long long cin, long long k, long long stride, long long pad, long long e, long long d, bool relu,
+         int threads, bool portable) {
         py::gil_scoped_release release;
         expand_bn_contract_train_cpu(ptr<const float>(x), ptr<const float>(w1), ptr<const float>(gamma),
                                      ptr<const float>(beta), eps, ptr<const float>(w2), ptr<float>(y),
-                                     ptr<double>(mid_mean), ptr<double>(mid_var), pixels, c, e, d, relu, threads,
-                                     portable);
+                                     ptr<double>(mid_mean), ptr<double>(mid_var), n, h, w, cin, k, stride, pad, e, d,
+                                     relu, threads, portable);
       },
       py::arg("x"), py::arg("w1"), py::arg("gamma"), py::arg("beta"), py::arg("eps"), py::arg("w2"), py::arg("y"),
-      py::arg("mid_mean"), py::arg("mid_var"), py::arg("pixels"), py::arg("c"), py::arg("e"), py::arg("d"),
-      py::arg("relu"), py::arg("threads"), py::arg("portable"),
-      "y [pixels,d] = conv1x1(w2 [d,e]) of ReLU(BN_train(conv1x1(w1 [e,c]) of float32 x [pixels,c])), the e-wide "
-      "middle never stored; its float64 batch mean/biased variance into mid_mean/mid_var [e]; gamma/beta 0 = no "
-      "affine; portable: plain loops instead of the AVX2+FMA path");
+      py::arg("mid_mean"), py::arg("mid_var"), py::arg("n"), py::arg("h"), py::arg("w"), py::arg("cin"), py::arg("k"),
+      py::arg("stride"), py::arg("pad"), py::arg("e"), py::arg("d"), py::arg("relu"), py::arg("threads"),
+      py::arg("portable"),
+      "y [n,ho,wo,d] = conv1x1(w2 [d,e]) of ReLU(BN_train(conv(w1 [e,cin,k,k], stride, pad) of NHWC float32 x "
+      "[n,h,w,cin])), the e-wide middle never stored; its float64 batch mean/biased variance into mid_mean/mid_var "
+      "[e]; gamma/beta 0 = no affine; portable: plain loops instead of the AVX2+FMA path");
   m.def("expand_contract_simd", &expand_contract_simd,
         "whether expand_bn_contract_train_cpu has its AVX2+FMA path on this CPU");
-  m.def(
-      "channel_moments_cpu",
-      [](std::uintptr_t x, std::uintptr_t mean, std::uintptr_t cov, long long pixels, long long c) {
-        py::gil_scoped_release release;
-        channel_moments_cpu(ptr<const float>(x), ptr<double>(mean), ptr<double>(cov), pixels, c);
-      },
-      py::arg("x"), py::arg("mean"), py::arg("cov"), py::arg("pixels"), py::arg("c"),
-      "float64 per-channel mean [c] and biased covariance [c,c] of the rows of float32 x [pixels,c]");
   m.def(
       "rademacher_from_words_cpu",
       [](std::uintptr_t words, std::uintptr_t out, long long n) {

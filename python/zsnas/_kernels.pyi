@@ -4,7 +4,7 @@ zsnas fused numeric kernels over raw buffers (CPU and, when compiled, CUDA)
 """
 from __future__ import annotations
 import typing
-__all__: list[str] = ['abs_diff_sum_cpu', 'abs_diff_sum_cuda', 'batch_norm_relu_train_cpu', 'batch_norm_relu_train_cuda', 'batch_norm_train_backward_cpu', 'batch_norm_train_backward_cuda', 'box_mean3x3_cpu', 'box_mean3x3_cuda', 'channel_moments_cpu', 'cuda_archs', 'cuda_compiled', 'expand_bn_contract_train_cpu', 'expand_contract_simd', 'rademacher_from_words_cpu', 'rademacher_from_words_cuda']
+__all__: list[str] = ['abs_diff_sum_cpu', 'abs_diff_sum_cuda', 'batch_norm_relu_train_cpu', 'batch_norm_relu_train_cuda', 'batch_norm_train_backward_cpu', 'batch_norm_train_backward_cuda', 'box_mean3x3_cpu', 'box_mean3x3_cuda', 'cuda_archs', 'cuda_compiled', 'expand_bn_contract_train_cpu', 'expand_contract_simd', 'rademacher_from_words_cpu', 'rademacher_from_words_cuda']
 def abs_diff_sum_cpu(a: typing.SupportsInt | typing.SupportsIndex, b: typing.SupportsInt | typing.SupportsIndex, out: typing.SupportsInt | typing.SupportsIndex, rows: typing.SupportsInt | typing.SupportsIndex, cols: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     out[i] = sum_j |a[i,j]-b[i,j]| for contiguous float32 a, b (rows x cols) into float64 out
@@ -37,13 +37,9 @@ def box_mean3x3_cuda(x: typing.SupportsInt | typing.SupportsIndex, out: typing.S
     """
     CUDA twin of box_mean3x3_cpu; device pointers and a cudaStream_t handle
     """
-def channel_moments_cpu(x: typing.SupportsInt | typing.SupportsIndex, mean: typing.SupportsInt | typing.SupportsIndex, cov: typing.SupportsInt | typing.SupportsIndex, pixels: typing.SupportsInt | typing.SupportsIndex, c: typing.SupportsInt | typing.SupportsIndex) -> None:
+def expand_bn_contract_train_cpu(x: typing.SupportsInt | typing.SupportsIndex, w1: typing.SupportsInt | typing.SupportsIndex, gamma: typing.SupportsInt | typing.SupportsIndex, beta: typing.SupportsInt | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, w2: typing.SupportsInt | typing.SupportsIndex, y: typing.SupportsInt | typing.SupportsIndex, mid_mean: typing.SupportsInt | typing.SupportsIndex, mid_var: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, h: typing.SupportsInt | typing.SupportsIndex, w: typing.SupportsInt | typing.SupportsIndex, cin: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, stride: typing.SupportsInt | typing.SupportsIndex, pad: typing.SupportsInt | typing.SupportsIndex, e: typing.SupportsInt | typing.SupportsIndex, d: typing.SupportsInt | typing.SupportsIndex, relu: bool, threads: typing.SupportsInt | typing.SupportsIndex, portable: bool) -> None:
     """
-    float64 per-channel mean [c] and biased covariance [c,c] of the rows of float32 x [pixels,c]
-    """
-def expand_bn_contract_train_cpu(x: typing.SupportsInt | typing.SupportsIndex, w1: typing.SupportsInt | typing.SupportsIndex, gamma: typing.SupportsInt | typing.SupportsIndex, beta: typing.SupportsInt | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, w2: typing.SupportsInt | typing.SupportsIndex, y: typing.SupportsInt | typing.SupportsIndex, mid_mean: typing.SupportsInt | typing.SupportsIndex, mid_var: typing.SupportsInt | typing.SupportsIndex, pixels: typing.SupportsInt | typing.SupportsIndex, c: typing.SupportsInt | typing.SupportsIndex, e: typing.SupportsInt | typing.SupportsIndex, d: typing.SupportsInt | typing.SupportsIndex, relu: bool, threads: typing.SupportsInt | typing.SupportsIndex, portable: bool) -> None:
-    """
-    y [pixels,d] = conv1x1(w2 [d,e]) of ReLU(BN_train(conv1x1(w1 [e,c]) of float32 x [pixels,c])), the e-wide middle never stored; its float64 batch mean/biased variance into mid_mean/mid_var [e]; gamma/beta 0 = no affine; portable: plain loops instead of the AVX2+FMA path
+    y [n,ho,wo,d] = conv1x1(w2 [d,e]) of ReLU(BN_train(conv(w1 [e,cin,k,k], stride, pad) of NHWC float32 x [n,h,w,cin])), the e-wide middle never stored; its float64 batch mean/biased variance into mid_mean/mid_var [e]; gamma/beta 0 = no affine; portable: plain loops instead of the AVX2+FMA path
     """
 def expand_contract_simd() -> bool:
     """

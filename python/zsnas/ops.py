@@ -247,66 +247,78 @@ def batch_norm_train(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Opti
 
 
 def expand_bn_contract_train_reference(x: torch.Tensor, w1: torch.Tensor, weight: Optional[torch.Tensor],
-                                       bias: Optional[torch.Tensor], eps: float, w2: torch.Tensor, relu: bool):
-    """(y, mid_mean, mid_var) in float64: conv1x1(w1) -> training-mode BN -> ReLU when ``relu``
-    -> conv1x1(w2); the middle's per-channel batch mean and biased variance."""
-    mid = torch.nn.functional.conv2d(x.double(), w1.double())
+                                       bias: Optional[torch.Tensor], eps: float, w2: torch.Tensor, relu: bool,
+                                       stride: int = 1, padding: int = 0):
+    """(y, mid_mean, mid_var) in float64: conv(w1, stride, padding) -> training-mode BN -> ReLU
+    when ``relu`` -> conv1x1(w2); the middle's per-channel batch mean and biased variance."""
+    mid = torch.nn.functional.conv2d(x.double(), w1.double(), stride=stride, padding=padding)
     h, mean, var = batch_norm_relu_train_reference(mid, weight, bias, eps, relu)
     return torch.nn.functional.conv2d(h, w2.double()), mean, var
 
 
-def _check_expand_args(x: torch.Tensor, w1: torch.Tensor, weight, bias, w2: torch.Tensor) -> None:
+def _check_expand_args(x: torch.Tensor, w1: torch.Tensor, weight, bias, w2: torch.Tensor, stride: int,
+                       padding: int) -> None:
     who = "expand_bn_contract_train"
     if x.dim() != 4:
         raise ValueError(f"{who}: x must be [N, C, H, W], got shape {tuple(x.shape)}")
     c = x.shape[1]
-    if w1.dim() != 4 or tuple(w1.shape[1:]) != (c, 1, 1):
-        raise ValueError(f"{who}: w1 must be a 1x1 convolution weight [E, {c}, 1, 1], got {tuple(w1.shape)}")
+    if w1.dim() != 4 or w1.shape[1] != c or w1.shape[2] != w1.shape[3]:
+        raise ValueError(f"{who}: w1 must be a square convolution weight [E, {c}, k, k], got {tuple(w1.shape)}")
     e = w1.shape[0]
     if w2.dim() != 4 or tuple(w2.shape[1:]) != (e, 1, 1):
         raise ValueError(f"{who}: w2 must be a 1x1 convolution weight [D, {e}, 1, 1], got {tuple(w2.shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (e,):
             raise ValueError(f"{who}: BN {name} must be [{e}], got {tuple(t.shape)}")
+    k = w1.shape[2]
+    if stride < 1 or padding < 0 or min(x.shape[2], x.shape[3]) + 2 * padding < k:
+        raise ValueError(f"{who}: a {k}x{k} convolution with stride {stride}, padding {padding} does not fit "
+                         f"a {x.shape[2]}x{x.shape[3]} input")
 
 
 def expand_bn_contract_fusable(x: torch.Tensor) -> bool:
     """Whether expand_bn_contract_train_eager runs its fused kernel (not the reference) on x:
     float32 channels_last on a CPU with AVX2+FMA (without them the plain-loop twin is slower
-    than two oneDNN convolutions)."""
+    than oneDNN's convolutions)."""
     return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
             and x.is_contiguous(memory_format=torch.channels_last) and bool(_kernels.expand_contract_simd()))
 
 
 def expand_bn_contract_train_eager(x: torch.Tensor, w1: torch.Tensor, weight: Optional[torch.Tensor],
                                    bias: Optional[torch.Tensor], eps: float, w2: torch.Tensor, relu: bool,
+                                   stride: int = 1, padding: int = 0,
                                    portable: bool = False) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """conv1x1(w1) -> training-mode BN(weight, bias, eps) -> ReLU (when ``relu``) -> conv1x1(w2)
-    of x [N, C, H, W], without bias terms: (y [N, D, H, W], mid_mean [E], mid_var [E]), the
-    middle's float64 batch mean and biased variance (what BN normalised with).
+    """conv(w1 [E, C, k, k], stride, zero padding) -> training-mode BN(weight, bias, eps) -> ReLU
+    (when ``relu``) -> conv1x1(w2 [D, E, 1, 1]) of x [N, C, H, W], without bias terms:
+    (y [N, D, Ho, Wo], mid_mean [E], mid_var [E]), the middle's float64 batch mean and biased
+    variance (what BN normalised with).
 
-    The fused CPU kernel never stores the E-wide middle: its statistics follow from x's mean and
-    covariance (mean = w1 mu, var = w1 Sigma w1^T), then each tile of pixels goes through both
-    convolutions in cache. It takes float32 channels_last x on CPU (y comes back channels_last);
+    The fused CPU kernel never stores the E-wide middle: its statistics follow from the input
+    rows' mean and covariance (mean = w1 mu, var = w1 Sigma w1^T; a row is a pixel's C channels
+    for a 1x1 w1, its k*k*C patch for a KxK one), then each tile of pixels goes through both
+    convolutions in cache. Worth it when E is wider than the rows and than D (an inverted
+    bottleneck, a stem). It takes float32 channels_last x on CPU (y comes back channels_last);
     anything else runs the pure-torch reference in float64 and returns y in x's dtype.
     ``portable`` forces the kernel's plain-loop path (tests). No autograd, no running stats."""
-    _check_expand_args(x, w1, weight, bias, w2)
+    stride, padding = int(stride), int(padding)
+    _check_expand_args(x, w1, weight, bias, w2, stride, padding)
     fused = (x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
              and all(t is None or (t.dtype == torch.float32 and t.device.type == "cpu") for t in (w1, weight, bias, w2)))
     if not fused:
-        y, mean, var = expand_bn_contract_train_reference(x, w1, weight, bias, eps, w2, relu)
+        y, mean, var = expand_bn_contract_train_reference(x, w1, weight, bias, eps, w2, relu, stride, padding)
         return y.to(x.dtype), mean, var
     n, c, h, w = x.shape
-    e, d = w1.shape[0], w2.shape[0]
-    w1c, w2c = w1.reshape(e, c).contiguous(), w2.reshape(d, e).contiguous()
+    e, k, d = w1.shape[0], w1.shape[2], w2.shape[0]
+    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    w1c, w2c = w1.contiguous(), w2.reshape(d, e).contiguous()
     wc = weight.contiguous() if weight is not None else None
     bc = bias.contiguous() if bias is not None else None
-    y = torch.empty((n, d, h, w), dtype=torch.float32, memory_format=torch.channels_last)
+    y = torch.empty((n, d, ho, wo), dtype=torch.float32, memory_format=torch.channels_last)
     mean = torch.empty(e, dtype=torch.float64)
     var = torch.empty(e, dtype=torch.float64)
     _kernels.expand_bn_contract_train_cpu(x.data_ptr(), w1c.data_ptr(), _ptr(wc), _ptr(bc), float(eps), w2c.data_ptr(),
-                                          y.data_ptr(), mean.data_ptr(), var.data_ptr(), n * h * w, c, e, d,
-                                          bool(relu), torch.get_num_threads(), bool(portable))
+                                          y.data_ptr(), mean.data_ptr(), var.data_ptr(), n, h, w, c, k, stride,
+                                          padding, e, d, bool(relu), torch.get_num_threads(), bool(portable))
     return y, mean, var
 
 
@@ -315,10 +327,11 @@ expand_bn_contract_train = torch.library.custom_op("zsnas::expand_bn_contract_tr
 
 
 @expand_bn_contract_train.register_fake
-def _expand_bn_contract_train_fake(x, w1, weight, bias, eps, w2, relu, portable=False):
+def _expand_bn_contract_train_fake(x, w1, weight, bias, eps, w2, relu, stride=1, padding=0, portable=False):
     n, _, h, w = x.shape
-    e, d = w1.shape[0], w2.shape[0]
-    y = x.new_empty((n, d, h, w)).contiguous(memory_format=torch.channels_last)
+    e, k, d = w1.shape[0], w1.shape[2], w2.shape[0]
+    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    y = x.new_empty((n, d, ho, wo)).contiguous(memory_format=torch.channels_last)
     return y, x.new_empty((e,), dtype=torch.float64), x.new_empty((e,), dtype=torch.float64)
 
 

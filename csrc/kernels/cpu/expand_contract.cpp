@@ -1,6 +1,7 @@
-// Fused 1x1 expand -> BN+ReLU -> 1x1 contract over channels-last pixels (see the header).
+// Fused expand -> BN+ReLU -> 1x1 contract over channels-last pixels (see the header).
 //
-// Pixels go in tiles of a few dozen rows. Per tile, stage 1 computes the E-wide middle
+// Pixels go in tiles of a few dozen rows (for a KxK first convolution, each tile's patches are
+// gathered from the image first). Per tile, stage 1 computes the E-wide middle
 // h = relu(scale * (x W1^T) + shift) into a small buffer that stays in L1/L2, stage 2 computes
 // y = h W2^T from it. Both stages are small GEMMs; on AVX2+FMA CPUs each runs a 6-pixel x 16-
 // channel register tile (12 accumulators, the classic shape for 16 vector registers). The
@@ -29,6 +30,7 @@ namespace {
 constexpr long long kRows = 6;             // pixels per register tile
 constexpr long long kGroup = 2 * kRows;    // pixels through both stages at a time (AVX2 path)
 constexpr long long kMiddleFloats = 8192;  // middle buffer per tile: 32 KB, about L1
+constexpr long long kMomentRows = 64;      // rows per float32 block of the moment sums
 
 long long round_up(long long v, long long m) { return (v + m - 1) / m * m; }
 
@@ -159,11 +161,10 @@ ZSNAS_AVX2 void tile_avx2(const Packed& pk, const float* x, float* y, long long 
   }
 }
 
-// Moments of one block of n <= kMomentBlock pixels: d = x - origin goes into dm (pixel-major,
+// Moments of one block of n <= kMomentRows pixels: d = x - origin goes into dm (pixel-major,
 // rows padded to 16 columns), then q += dm^T dm runs as the register-tiled GEMM above (its
 // "a" operand read down dm's columns). Float32 over the block, folded into float64 sums s [c]
-// and q [c, c]. dm holds kMomentBlock * cols_pad + kRows floats (tiles of rows past c read it).
-constexpr long long kMomentBlock = 64;
+// and q [c, c]. dm holds kMomentRows * cols_pad + kRows floats (tiles of rows past c read it).
 
 ZSNAS_AVX2 void moments_block_avx2(const float* x, const float* origin, long long n, long long c, float* dm,
                                    double* s, double* q) {
@@ -199,13 +200,50 @@ bool cpu_has_avx2_fma() {
 
 #endif  // ZSNAS_HAVE_AVX2_PATH
 
+// The rows the first convolution multiplies: x's own pixels (a 1x1 convolution, x [pixels, c])
+// or, for a KxK one, each output pixel's patch gathered from the NHWC image x [n, h, w, cin]
+// (im2col on the fly, c = k*k*cin in (ky, kx, channel) order, zeros outside the image).
+struct PixelRows {
+  const float* x;
+  long long n, h, w, cin, k, stride, pad, ho, wo, c;
+
+  bool direct() const { return k == 1 && stride == 1 && pad == 0; }
+  long long pixels() const { return n * ho * wo; }
+
+  // Pointer to `count` rows starting at pixel p0: into x, or gathered into buf (count * c).
+  const float* rows(long long p0, long long count, float* buf) const {
+    if (direct()) return x + p0 * c;
+    long long img = p0 / (ho * wo), oy = (p0 / wo) % ho, ox = p0 % wo;  // walked, not divided, below
+    for (long long r = 0; r < count; ++r) {
+      float* out = buf + r * c;
+      for (long long ky = 0; ky < k; ++ky) {
+        const long long iy = oy * stride + ky - pad;
+        for (long long kx = 0; kx < k; ++kx, out += cin) {
+          const long long ix = ox * stride + kx - pad;
+          if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+            for (long long ci = 0; ci < cin; ++ci) out[ci] = 0.0f;
+          } else {
+            const float* in = x + ((img * h + iy) * w + ix) * cin;
+            for (long long ci = 0; ci < cin; ++ci) out[ci] = in[ci];
+          }
+        }
+      }
+      if (++ox == wo) {
+        ox = 0;
+        if (++oy == ho) oy = 0, ++img;
+      }
+    }
+    return buf;
+  }
+};
+
 // Pixels [p0, p1) of the whole problem.
-void run_range(const Packed& pk, const float* x, float* y, long long p0, long long p1, bool relu, bool simd) {
+void run_range(const Packed& pk, const PixelRows& src, float* y, long long p0, long long p1, bool relu, bool simd) {
   const long long tile = pk.tile_rows();
-  std::vector<float> h(tile * pk.e_pad);
+  std::vector<float> h(tile * pk.e_pad), xbuf(tile * pk.c);
   for (long long t0 = p0; t0 < p1; t0 += tile) {
     const long long rows = std::min(tile, p1 - t0);
-    const float* xt = x + t0 * pk.c;
+    const float* xt = src.rows(t0, rows, xbuf.data());
     float* yt = y + t0 * pk.d;
 #ifdef ZSNAS_HAVE_AVX2_PATH
     if (simd) {
@@ -226,113 +264,117 @@ void run_range(const Packed& pk, const float* x, float* y, long long p0, long lo
   }
 }
 
-}  // namespace
-
-void expand_contract_cpu(const float* x, const float* w1, const float* scale, const float* shift, const float* w2,
-                         float* y, long long pixels, long long c, long long e, long long d, bool relu, int threads,
-                         bool portable) {
-  if (pixels <= 0 || d <= 0) return;
-  const Packed pk(w1, scale, shift, w2, c, e, d);
-  bool simd = false;
-#ifdef ZSNAS_HAVE_AVX2_PATH
-  simd = !portable && cpu_has_avx2_fma();
-#endif
+// Both stages over every pixel; `threads` split the pixels.
+void expand_contract(const Packed& pk, const PixelRows& src, float* y, bool relu, int threads, bool simd) {
+  const long long pixels = src.pixels();
   // Each thread gets a whole number of tiles and at least a few of them (a thread costs ~50 us).
   const long long tile = pk.tile_rows();
   const long long tiles = (pixels + tile - 1) / tile;
   const long long workers = std::max(1LL, std::min<long long>(threads, tiles / 8));
   if (workers == 1) {
-    run_range(pk, x, y, 0, pixels, relu, simd);
+    run_range(pk, src, y, 0, pixels, relu, simd);
     return;
   }
   const long long per = (tiles + workers - 1) / workers * tile;
   std::vector<std::thread> pool;
   for (long long w = 1; w < workers; ++w) {
     const long long p0 = std::min(pixels, w * per), p1 = std::min(pixels, (w + 1) * per);
-    if (p0 < p1) pool.emplace_back(run_range, std::cref(pk), x, y, p0, p1, relu, simd);
+    if (p0 < p1) pool.emplace_back(run_range, std::cref(pk), std::cref(src), y, p0, p1, relu, simd);
   }
-  run_range(pk, x, y, 0, std::min(pixels, per), relu, simd);
+  run_range(pk, src, y, 0, std::min(pixels, per), relu, simd);
   for (auto& t : pool) t.join();
 }
 
-namespace {
-
-ZSNAS_CPU_CLONES void moments_portable(const float* x, const float* origin, long long pixels, long long c, double* s,
-                                       double* q) {
-  constexpr long long kBlock = 64;
-  std::vector<float> bs(c), bq(c * c), dv(c);
-  for (long long b0 = 0; b0 < pixels; b0 += kBlock) {
-    const long long b1 = std::min(pixels, b0 + kBlock);
-    std::fill(bs.begin(), bs.end(), 0.0f);
-    std::fill(bq.begin(), bq.end(), 0.0f);
-    for (long long p = b0; p < b1; ++p) {
-      const float* xp = x + p * c;
-      for (long long i = 0; i < c; ++i) dv[i] = xp[i] - origin[i];
-      for (long long i = 0; i < c; ++i) {
-        const float di = dv[i];
-        bs[i] += di;
-        float* row = bq.data() + i * c;
-        for (long long j = 0; j < c; ++j) row[j] += di * dv[j];
-      }
+// Float32 sums over one block of n rows, folded into float64 s [c] and q [c, c].
+ZSNAS_CPU_CLONES void moments_block_portable(const float* x, const float* origin, long long n, long long c, double* s,
+                                             double* q) {
+  std::vector<float> bs(c, 0.0f), bq(c * c, 0.0f), dv(c);
+  for (long long p = 0; p < n; ++p) {
+    for (long long i = 0; i < c; ++i) dv[i] = x[p * c + i] - origin[i];
+    for (long long i = 0; i < c; ++i) {
+      const float di = dv[i];
+      bs[i] += di;
+      float* row = bq.data() + i * c;
+      for (long long j = 0; j < c; ++j) row[j] += di * dv[j];
     }
-    for (long long i = 0; i < c; ++i) s[i] += bs[i];
-    for (long long i = 0; i < c * c; ++i) q[i] += bq[i];
   }
+  for (long long i = 0; i < c; ++i) s[i] += bs[i];
+  for (long long i = 0; i < c * c; ++i) q[i] += bq[i];
 }
 
-}  // namespace
-
-// Sums of (x - origin) and its outer products, origin = the first pixel, in float32 over blocks
-// of 64 pixels folded into float64 (as the batch-norm statistics pass does): shifted sums do
-// not cancel, and a 64-term float32 block is accurate to ~1e-7 of the channel's spread.
-void channel_moments_cpu(const float* x, double* mean, double* cov, long long pixels, long long c) {
+// Float64 per-channel mean [c] and biased covariance [c, c] of the rows. Sums of (row - origin)
+// and its outer products, origin = the first row, in float32 over blocks of 64 rows folded into
+// float64 (as the batch-norm statistics pass does): shifted sums do not cancel, and a 64-term
+// float32 block is accurate to ~1e-7 of the channel's spread.
+void row_moments(const PixelRows& src, double* mean, double* cov, bool simd) {
+  const long long pixels = src.pixels(), c = src.c;
   std::fill(mean, mean + c, 0.0);
   std::fill(cov, cov + c * c, 0.0);
   if (pixels <= 0) return;
   std::vector<double> s(c, 0.0), q(c * c, 0.0);
-  const float* origin = x;
+  std::vector<float> origin(c), buf(kMomentRows * c);
+  std::copy_n(src.rows(0, 1, buf.data()), c, origin.begin());
 #ifdef ZSNAS_HAVE_AVX2_PATH
-  if (cpu_has_avx2_fma()) {
-    std::vector<float> dm(kMomentBlock * round_up(c, 16) + kRows, 0.0f);
-    for (long long b0 = 0; b0 < pixels; b0 += kMomentBlock) {
-      const long long n = std::min(kMomentBlock, pixels - b0);
-      moments_block_avx2(x + b0 * c, origin, n, c, dm.data(), s.data(), q.data());
-    }
-  } else {
-    moments_portable(x, origin, pixels, c, s.data(), q.data());
-  }
-#else
-  moments_portable(x, origin, pixels, c, s.data(), q.data());
+  std::vector<float> dm(simd ? kMomentRows * round_up(c, 16) + kRows : 0, 0.0f);
 #endif
+  for (long long b0 = 0; b0 < pixels; b0 += kMomentRows) {
+    const long long n = std::min(kMomentRows, pixels - b0);
+    const float* rows = src.rows(b0, n, buf.data());
+#ifdef ZSNAS_HAVE_AVX2_PATH
+    if (simd) {
+      moments_block_avx2(rows, origin.data(), n, c, dm.data(), s.data(), q.data());
+      continue;
+    }
+#endif
+    moments_block_portable(rows, origin.data(), n, c, s.data(), q.data());
+  }
   const double n = static_cast<double>(pixels);
   for (long long i = 0; i < c; ++i) mean[i] = origin[i] + s[i] / n;
   for (long long i = 0; i < c; ++i)
     for (long long j = 0; j < c; ++j) cov[i * c + j] = q[i * c + j] / n - (s[i] / n) * (s[j] / n);
 }
 
+}  // namespace
+
 void expand_bn_contract_train_cpu(const float* x, const float* w1, const float* gamma, const float* beta, double eps,
-                                  const float* w2, float* y, double* mid_mean, double* mid_var, long long pixels,
-                                  long long c, long long e, long long d, bool relu, int threads, bool portable) {
+                                  const float* w2, float* y, double* mid_mean, double* mid_var, long long n,
+                                  long long h, long long w, long long cin, long long k, long long stride,
+                                  long long pad, long long e, long long d, bool relu, int threads, bool portable) {
+  const long long ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
+  const PixelRows src{x, n, h, w, cin, k, stride, pad, ho, wo, k * k * cin};
+  const long long c = src.c;
+  bool simd = false;
+#ifdef ZSNAS_HAVE_AVX2_PATH
+  simd = !portable && cpu_has_avx2_fma();
+#endif
+  // w1 [e, cin, k, k] in the gathered rows' (ky, kx, channel) order: [e, c]
+  std::vector<float> w1r(e * c);
+  for (long long j = 0; j < e; ++j)
+    for (long long ci = 0; ci < cin; ++ci)
+      for (long long t = 0; t < k * k; ++t) w1r[j * c + t * cin + ci] = w1[(j * cin + ci) * k * k + t];
   std::vector<double> mean(c), cov(c * c);
-  channel_moments_cpu(x, mean.data(), cov.data(), pixels, c);
+  row_moments(src, mean.data(), cov.data(), simd);
+  // the middle's batch statistics: mean = w mu, var = w Sigma w^T, per middle channel
   std::vector<float> scale(e), shift(e);
   for (long long j = 0; j < e; ++j) {
-    const float* w = w1 + j * c;
+    const float* wj = w1r.data() + j * c;
     double m = 0.0, v = 0.0;
-    for (long long i = 0; i < c; ++i) {
-      m += w[i] * mean[i];
+    for (long long a = 0; a < c; ++a) {
+      m += wj[a] * mean[a];
       double row = 0.0;
-      for (long long k = 0; k < c; ++k) row += cov[i * c + k] * w[k];
-      v += w[i] * row;
+      for (long long b = 0; b < c; ++b) row += cov[a * c + b] * wj[b];
+      v += wj[a] * row;
     }
     if (v < 0.0) v = 0.0;  // rounding of a constant channel (a NaN stays NaN)
-    const double s = (gamma ? gamma[j] : 1.0) / std::sqrt(v + eps);
+    const double sc = (gamma ? gamma[j] : 1.0) / std::sqrt(v + eps);
     mid_mean[j] = m;
     mid_var[j] = v;
-    scale[j] = static_cast<float>(s);
-    shift[j] = static_cast<float>((beta ? beta[j] : 0.0) - m * s);
+    scale[j] = static_cast<float>(sc);
+    shift[j] = static_cast<float>((beta ? beta[j] : 0.0) - m * sc);
   }
-  expand_contract_cpu(x, w1, scale.data(), shift.data(), w2, y, pixels, c, e, d, relu, threads, portable);
+  if (src.pixels() <= 0 || d <= 0) return;
+  const Packed pk(w1r.data(), scale.data(), shift.data(), w2, c, e, d);
+  expand_contract(pk, src, y, relu, threads, simd);
 }
 
 bool expand_contract_simd() {

@@ -59,6 +59,8 @@ except Exception:  # pragma: no cover - the compiled module is missing: plain to
 # Largest (C + D) * E of a 1x1 pair that _FusedForward fuses: both weight matrices (float32)
 # must stay in L2 while the pixel tiles stream past them; bigger pairs run as two convolutions.
 _EXPAND_MAX_WEIGHTS = 65536
+# Largest k*k*C patch of a KxK first convolution that it fuses (gathered per pixel; a stem).
+_EXPAND_MAX_PATCH = 64
 
 
 @contextlib.contextmanager
@@ -242,7 +244,7 @@ class _FusedForward:
             elif kind == "expand":
                 conv_a, bn, conv_b = m
                 x, _, var = _fused_expand_contract(x, conv_a.weight, bn.weight, bn.bias, float(bn.eps),
-                                                   conv_b.weight, flag)
+                                                   conv_b.weight, flag, conv_a.stride[0], conv_a.padding[0])
                 variances.append(var)
                 owned = True
             elif kind == "relu":
@@ -254,24 +256,44 @@ class _FusedForward:
         return x, variances
 
 
+def _is_plain_conv(m: nn.Module) -> bool:
+    """A bias-free, ungrouped, undilated nn.Conv2d running torch's own forward with a square
+    kernel, equal strides and equal zero padding."""
+    return (type(m) is nn.Conv2d and m.groups == 1 and m.bias is None and m.dilation == (1, 1)
+            and m.padding_mode == "zeros" and isinstance(m.padding, tuple) and m.padding[0] == m.padding[1]
+            and m.kernel_size[0] == m.kernel_size[1] and m.stride[0] == m.stride[1])
+
+
 def _is_plain_1x1(m: nn.Module) -> bool:
-    """A bias-free, ungrouped, unstrided, unpadded 1x1 nn.Conv2d running torch's own forward."""
-    return (type(m) is nn.Conv2d and m.kernel_size == (1, 1) and m.stride == (1, 1) and m.padding == (0, 0)
-            and m.dilation == (1, 1) and m.groups == 1 and m.bias is None)
+    return _is_plain_conv(m) and m.kernel_size == (1, 1) and m.stride == (1, 1) and m.padding == (0, 0)
+
+
+def _expansion_rows(m: nn.Module) -> Optional[int]:
+    """Width of the rows the fused expand kernel would multiply for first convolution m: its
+    input channels (1x1) or its patch size k*k*C for a KxK one over few channels (a stem, at
+    most _EXPAND_MAX_PATCH values); None when m cannot lead an expansion."""
+    if not _is_plain_conv(m):
+        return None
+    if _is_plain_1x1(m):
+        return m.in_channels
+    rows = m.kernel_size[0] * m.kernel_size[1] * m.in_channels
+    return rows if rows <= _EXPAND_MAX_PATCH else None
 
 
 def _fuse_expansions(steps: list) -> list:
-    """Replace each conv1x1 (C -> E) -> BN(+ReLU) -> conv1x1 (E -> D) run with E >= C, D (an
-    inverted bottleneck: ZenNet's K1KXK1 blocks meet this way, block to block) by one "expand"
-    step, so the E-wide middle never reaches memory (zsnas.ops.expand_bn_contract_train)."""
+    """Replace each run conv (C -> E) -> BN(+ReLU) -> conv1x1 (E -> D) with E at least as wide as
+    the first convolution's rows and as D (an inverted bottleneck: ZenNet's K1KXK1 units meet
+    this way, unit to unit; a 3x3 stem feeding a 1x1) by one "expand" step, so the E-wide
+    middle never reaches memory (zsnas.ops.expand_bn_contract_train)."""
     out, i = [], 0
     while i < len(steps):
         window = steps[i:i + 3]
         if len(window) == 3 and [w[0] for w in window] == ["call", "bn", "call"]:
             conv_a, bn, conv_b = (w[1] for w in window)
-            if _is_plain_1x1(conv_a) and _is_plain_1x1(conv_b):
-                c, e, d = conv_a.in_channels, conv_a.out_channels, conv_b.out_channels
-                if conv_b.in_channels == e and e >= max(c, d) and (c + d) * e <= _EXPAND_MAX_WEIGHTS:
+            rows = _expansion_rows(conv_a)
+            if rows is not None and _is_plain_1x1(conv_b) and conv_b.in_channels == conv_a.out_channels:
+                e, d = conv_a.out_channels, conv_b.out_channels
+                if e >= max(rows, d) and (rows + d) * e <= _EXPAND_MAX_WEIGHTS:
                     out.append(("expand", (conv_a, bn, conv_b), window[1][2]))
                     i += 3
                     continue
