@@ -22,10 +22,11 @@ Choices (documented differences from the authors' code):
 * Plain chain networks (ArchNet or ResNet without residuals, Sequentials) run through
   _FusedForward: each training-mode BN and the ReLU after it is one in-place kernel that also
   returns the batch variance (zsnas.ops.batch_norm_relu_train_); other networks run their own
-  forward. On CPUs with AVX2+FMA, a 1x1 expansion convolution -> BN+ReLU -> 1x1 convolution
-  back down (inverted bottlenecks: ZenNet's K1KXK1 units meet this way) is one more fused
-  step (zsnas.ops.expand_bn_contract_train): the wide middle tensor is never stored, its BN
-  statistics follow from the input's mean and covariance. 25 % off ZenNet-1.0M's Zen-score.
+  forward. On CPUs with AVX2+FMA, a widening convolution -> BN+ReLU -> 1x1 convolution back
+  down is one more fused step (zsnas.ops.expand_bn_contract_train): inverted bottlenecks
+  (ZenNet's K1KXK1 units meet this way, unit to unit) and a KxK stem over few channels
+  feeding a 1x1. The wide middle tensor is never stored; its BN statistics follow from the
+  input rows' mean and covariance. About a quarter off ZenNet-1.0M's Zen-score.
   Deep random networks without residuals amplify float32 rounding: on ZenNet-1.0M every
   float32 path (torch's own NCHW or channels_last, fused or not) lands 1e-2 or so from the
   float64 score (the seed-to-seed spread is ~1); on shallow nets the paths agree to < 1e-5.
