@@ -6,9 +6,12 @@ Rows (B=64, one thread unless --threads): AZ-NAS on NAS-Bench-201 cell networks 
 (a median-FLOPs cell of nb201_dev.csv and the all-conv best cell), Zen-score (one repeat) on
 the CIFAR ZenNet-1.0M structure. Each cell of the table is the minimum over --runs runs of
 process CPU time (the machine is shared: wall time is printed too); the columns of a row take
-turns run by run. Values are printed so the
-two columns can be seen to compute the same quantities (they differ by the documented
-choices: probes drawn differently, batch vs running variance, fp64 vs fp32 eigen).
+turns run by run. Each run is handed a fresh network (a deep copy of the NB201 network, a
+newly built ZenNet) made outside the timing, on both sides: the rows time the proxies
+themselves, not building or copying torch modules (~45 ms for an NB201 network), which
+either side needs once per architecture, outside the proxy. Values are printed so the two columns
+can be seen to compute the same quantities (they differ by the documented choices: probes
+drawn differently, batch vs running variance, fp64 vs fp32 eigen).
 
 --cells N also times AZ-NAS on N random cells of the development CSV and prints the spread of
 the per-cell ratios (the two named cells are its typical and its convolution-bound end).
@@ -16,8 +19,8 @@ the per-cell ratios (the two named cells are its typical and its convolution-bou
 The "conv floor" rows time only the network's convolutions (channels_last oneDNN, each conv
 on its recorded input: forward for Zen's two passes; forward + input-gradient for AZ) and
 print the baseline total over that time: the best ratio any implementation running every
-convolution through oneDNN can reach. Zen-score passes it where its fused 1x1 expand ->
-BN+ReLU -> 1x1 contract kernel replaces convolution pairs (--rows zen times only that row).
+convolution through oneDNN can reach. Zen-score passes it where its fused expand -> BN+ReLU
+-> 1x1 contract kernel replaces convolution pairs (--rows zen times only that row).
 """
 from __future__ import annotations
 
@@ -52,20 +55,27 @@ NB201_CELLS = {
 }
 
 
-def timed(*fns, runs: int):
-    """Per function: (min CPU seconds, min wall seconds, last result) over `runs` calls after one
-    warm-up. The functions take turns run by run, so a slow spell of this shared machine hits
-    every column alike and the ratios stay meaningful."""
-    outs = [fn() for fn in fns]
-    cpu = [[] for _ in fns]
-    wall = [[] for _ in fns]
+def timed(*cases, runs: int):
+    """Per case (prepare, fn): (min CPU seconds, min wall seconds, last result) of fn(prepare())
+    over `runs` calls after one warm-up; prepare() (a fresh copy of the network, say) runs
+    outside the timing. The cases take turns run by run, so a slow spell of this shared machine
+    hits every column alike and the ratios stay meaningful."""
+    outs = [fn(prepare()) for prepare, fn in cases]
+    cpu = [[] for _ in cases]
+    wall = [[] for _ in cases]
     for _ in range(runs):
-        for k, fn in enumerate(fns):
+        for k, (prepare, fn) in enumerate(cases):
+            arg = prepare()
             c0, w0 = time.process_time(), time.perf_counter()
-            outs[k] = fn()
+            outs[k] = fn(arg)
             cpu[k].append(time.process_time() - c0)
             wall[k].append(time.perf_counter() - w0)
     return [(min(c), min(w), o) for c, w, o in zip(cpu, wall, outs)]
+
+
+def copies(model):
+    """prepare(): a fresh deep copy of `model` for each timed run."""
+    return lambda: copy.deepcopy(model)
 
 
 def conv_floor(model, resolution: int, batch: int, passes: int, backward: bool):
@@ -84,7 +94,7 @@ def conv_floor(model, resolution: int, batch: int, passes: int, backward: bool):
         m.requires_grad_(False)
     grads = [torch.randn(shape).contiguous(memory_format=torch.channels_last) for _, _, shape in calls]
 
-    def run():
+    def run(_=None):
         for _ in range(passes):
             for (m, x, _), g in zip(calls, grads):
                 if backward:
@@ -107,8 +117,10 @@ def az_over_cells(path: str, count: int, batch: int, runs: int) -> None:
     for cell in picked:
         model = nb201_network(cell)
         flops = count_macs(model, (3, 32, 32))
-        base, ours = timed(lambda: az_scores_authors(copy.deepcopy(model), 32, batch, flops),
-                           lambda: az_scores(model, resolution=32, batch_size=batch, flops=flops), runs=runs)
+        base, ours = timed(
+            (copies(model), lambda m: az_scores_authors(m, 32, batch, flops)),
+            (copies(model), lambda m: az_scores(m, resolution=32, batch_size=batch, flops=flops, copy_model=False)),
+            runs=runs)
         ratios.append(base[0] / ours[0])
         print(f"  {cell}  {flops / 1e6:6.1f} MMAC  {base[0]:.3f} s / {ours[0]:.3f} s = {ratios[-1]:.2f}x", flush=True)
     ratios.sort()
@@ -139,9 +151,9 @@ def main() -> None:
         model = nb201_network(cell)
         flops = count_macs(model, (3, 32, 32))
         base, ours, floor = timed(
-            lambda: az_scores_authors(copy.deepcopy(model), 32, B, flops),
-            lambda: az_scores(model, resolution=32, batch_size=B, flops=flops),
-            conv_floor(copy.deepcopy(model), 32, B, passes=1, backward=True), runs=args.runs)
+            (copies(model), lambda m: az_scores_authors(m, 32, B, flops)),
+            (copies(model), lambda m: az_scores(m, resolution=32, batch_size=B, flops=flops, copy_model=False)),
+            (lambda: None, conv_floor(copy.deepcopy(model), 32, B, passes=1, backward=True)), runs=args.runs)
         rows.append((f"AZ-NAS  NB201 {label} cell ({flops / 1e6:.1f} MMAC)", base, ours,
                      f"E {base[2]['expressivity']:.3f}/{ours[2]['expressivity']:.3f}  "
                      f"T {base[2]['trainability']:.4f}/{ours[2]['trainability']:.4f}"))
@@ -150,11 +162,11 @@ def main() -> None:
     def zennet(residual: bool = False):
         return build_model(ZENNET_CIFAR_1M, residual=residual, num_classes=10)
 
-    # both sides get the network built (the zsnas side builds it through the builder)
+    # each side gets a freshly built network, built outside the timing
     base, ours, floor = (None, None, None) if args.rows == "az" else timed(
-        lambda: zen_score_authors(zennet(), 32, B, repeats=1),
-        lambda: zen_score(zennet, resolution=32, batch_size=B, repeats=1).value,
-        conv_floor(zennet(), 32, B, passes=2, backward=False), runs=args.runs)
+        (zennet, lambda m: zen_score_authors(m, 32, B, repeats=1)),
+        (zennet, lambda m: zen_score(m, resolution=32, batch_size=B, repeats=1, copy_model=False).value),
+        (lambda: None, conv_floor(zennet(), 32, B, passes=2, backward=False)), runs=args.runs)
     if base is not None:
         rows.append(("Zen     ZenNet-1.0M CIFAR (1 repeat)", base, ours, f"score {base[2]:.3f}/{ours[2]:.3f}"))
         floors.append(("  conv floor: the two passes' convs only", base[0], floor[0]))
