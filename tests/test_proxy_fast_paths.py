@@ -53,8 +53,8 @@ def test_zen_expand_steps_fuse_inverted_bottlenecks(monkeypatch):
     kernel = zen._fused_expand_contract
     monkeypatch.setattr(zen, "_fused_expand_contract", lambda *a: calls.append(1) or kernel(*a))
     fused = zen.zen_score(build, **kw)
-    assert len(calls) == (12 if zen._expand_fusable(torch.empty(1, 1, 1, 1)) else 0)  # 3 x 2 passes x 2 repeats
-    monkeypatch.setattr(zen, "_expand_fusable", lambda x: False)
+    assert len(calls) == (12 if zen._EXPAND_SIMD else 0)  # 3 pairs x 2 passes x 2 repeats
+    monkeypatch.setattr(zen, "_EXPAND_SIMD", False)
     unfused = zen.zen_score(build, **kw)
     for k in ("delta_log", "bn_log_sum", "repeat_0", "repeat_1"):
         assert fused.sub_scores[k] == pytest.approx(unfused.sub_scores[k], rel=1e-5, abs=1e-6), k
@@ -71,7 +71,7 @@ def test_zen_expand_steps_fuse_a_strided_stem(monkeypatch):
     assert expands == [(3, 2, 3, 32, 8), (1, 1, 8, 24, 8)]
     kw = dict(resolution=16, batch_size=8, repeats=2, seed=7)
     fused = zen.zen_score(build, **kw)
-    monkeypatch.setattr(zen, "_expand_fusable", lambda x: False)
+    monkeypatch.setattr(zen, "_EXPAND_SIMD", False)
     unfused = zen.zen_score(build, **kw)
     for k in ("delta_log", "bn_log_sum", "repeat_0", "repeat_1"):
         assert fused.sub_scores[k] == pytest.approx(unfused.sub_scores[k], rel=1e-5, abs=1e-6), k

@@ -15,6 +15,9 @@ import torch
 from . import _kernels
 
 CUDA_COMPILED = bool(_kernels.cuda_compiled)
+# Whether expand_bn_contract_train's kernel has its AVX2+FMA path on this CPU (without it the
+# plain-loop twin is slower than oneDNN's convolutions, so callers do not fuse).
+EXPAND_SIMD = bool(_kernels.expand_contract_simd())
 
 
 def abs_diff_sum_reference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -277,11 +280,10 @@ def _check_expand_args(x: torch.Tensor, w1: torch.Tensor, weight, bias, w2: torc
 
 
 def expand_bn_contract_fusable(x: torch.Tensor) -> bool:
-    """Whether expand_bn_contract_train_eager runs its fused kernel (not the reference) on x:
-    float32 channels_last on a CPU with AVX2+FMA (without them the plain-loop twin is slower
-    than oneDNN's convolutions)."""
+    """Whether expand_bn_contract_train_eager runs its fast kernel on x: float32 channels_last
+    on a CPU with AVX2+FMA (EXPAND_SIMD)."""
     return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
-            and x.is_contiguous(memory_format=torch.channels_last) and bool(_kernels.expand_contract_simd()))
+            and x.is_contiguous(memory_format=torch.channels_last) and EXPAND_SIMD)
 
 
 def expand_bn_contract_train_eager(x: torch.Tensor, w1: torch.Tensor, weight: Optional[torch.Tensor],

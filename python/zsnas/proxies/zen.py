@@ -28,8 +28,9 @@ Choices (documented differences from the authors' code):
   feeding a 1x1. The wide middle tensor is never stored; its BN statistics follow from the
   input rows' mean and covariance. About a quarter off ZenNet-1.0M's Zen-score.
   Deep random networks without residuals amplify float32 rounding: on ZenNet-1.0M every
-  float32 path (torch's own NCHW or channels_last, fused or not) lands 1e-2 or so from the
-  float64 score (the seed-to-seed spread is ~1); on shallow nets the paths agree to < 1e-5.
+  float32 path (torch's own NCHW or channels_last, fused or not) lands 0.01-0.1 from the
+  float64 score (B=64 to B=16; the seed-to-seed spread is ~1); on shallow nets the paths agree
+  to < 1e-5.
 """
 from __future__ import annotations
 
@@ -51,13 +52,13 @@ try:  # fused kernels over the compiled module (zsnas.ops), when built
     from ..ops import CUDA_COMPILED as _CUDA_KERNELS
     from ..ops import abs_diff_sum as _fused_abs_diff_sum
     from ..ops import batch_norm_relu_train_eager_ as _fused_bn_relu_
-    from ..ops import expand_bn_contract_fusable as _expand_fusable
+    from ..ops import EXPAND_SIMD as _EXPAND_SIMD
     from ..ops import expand_bn_contract_train_eager as _fused_expand_contract
 except Exception:  # pragma: no cover - the compiled module is missing: plain torch
-    _fused_abs_diff_sum = _fused_bn_relu_ = _fused_expand_contract = _expand_fusable = None
-    _CUDA_KERNELS = False
+    _fused_abs_diff_sum = _fused_bn_relu_ = _fused_expand_contract = None
+    _CUDA_KERNELS = _EXPAND_SIMD = False
 
-# Largest (C + D) * E of a 1x1 pair that _FusedForward fuses: both weight matrices (float32)
+# Largest (rows + D) * E of a pair that _FusedForward fuses: both weight matrices (float32)
 # must stay in L2 while the pixel tiles stream past them; bigger pairs run as two convolutions.
 _EXPAND_MAX_WEIGHTS = 65536
 # Largest k*k*C patch of a KxK first convolution that it fuses (gathered per pixel; a stem).
@@ -182,8 +183,8 @@ class _FusedForward:
 
     @classmethod
     def plan(cls, model: nn.Module, expand: bool = False) -> Optional["_FusedForward"]:
-        """The fused step list of ``model``, or None. ``expand``: also fuse each 1x1 expansion
-        convolution -> BN+ReLU -> 1x1 convolution into one expand_bn_contract_train step."""
+        """The fused step list of ``model``, or None. ``expand``: also fuse each widening
+        convolution -> BN+ReLU -> 1x1 convolution into one step (see _fuse_expansions)."""
         from ..nn.arch_net import Unit
         from ..nn.common import ContractNet
         from ..nn.resnet import BasicBlock, Bottleneck
@@ -387,9 +388,8 @@ def zen_score(
     fused = None
     if _fused_bn_relu_ is not None and dtype == torch.float32 and (
             device.type == "cpu" or (device.type == "cuda" and _CUDA_KERNELS)):
-        expand = (device.type == "cpu" and channels_last and _expand_fusable is not None
-                  and _expand_fusable(torch.empty(1, 1, 1, 1, dtype=dtype).contiguous(memory_format=fmt)))
-        fused = _FusedForward.plan(model, expand=expand)
+        # the expand kernel: CPU with AVX2+FMA, channels_last (what it reads and writes)
+        fused = _FusedForward.plan(model, expand=device.type == "cpu" and channels_last and _EXPAND_SIMD)
     recorder = _BNVarianceRecorder(model)
     if fused is not None:
         recorder.remove()  # the fused path reads the variances from its BN kernel
