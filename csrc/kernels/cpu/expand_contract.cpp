@@ -334,6 +334,31 @@ void row_moments(const PixelRows& src, double* mean, double* cov, bool simd) {
     for (long long j = 0; j < c; ++j) cov[i * c + j] = q[i * c + j] / n - (s[i] / n) * (s[j] / n);
 }
 
+// The middle's batch statistics from the rows' moments: mean[j] = w_j mu and var[j] =
+// w_j Sigma w_j^T for each row w_j of w [e, c], in float64. Sigma w_j accumulates column by
+// column (Sigma is symmetric), with no dependent sum chain, so it vectorises: on a 4x4 map this
+// step would otherwise cost as much as the convolutions.
+ZSNAS_CPU_CLONES void project_moments(const float* w, long long e, long long c, const double* mu, const double* cov,
+                                      double* mean, double* var) {
+  std::vector<double> wj(c), t(c);
+  for (long long j = 0; j < e; ++j) {
+    for (long long a = 0; a < c; ++a) wj[a] = w[j * c + a];
+    std::fill(t.begin(), t.end(), 0.0);
+    for (long long b = 0; b < c; ++b) {
+      const double wb = wj[b];
+      const double* col = cov + b * c;
+      for (long long a = 0; a < c; ++a) t[a] += col[a] * wb;
+    }
+    double m = 0.0, q = 0.0;
+    for (long long a = 0; a < c; ++a) {
+      m += wj[a] * mu[a];
+      q += wj[a] * t[a];
+    }
+    mean[j] = m;
+    var[j] = q;
+  }
+}
+
 }  // namespace
 
 void expand_bn_contract_train_cpu(const float* x, const float* w1, const float* gamma, const float* beta, double eps,
@@ -354,23 +379,16 @@ void expand_bn_contract_train_cpu(const float* x, const float* w1, const float* 
       for (long long t = 0; t < k * k; ++t) w1r[j * c + t * cin + ci] = w1[(j * cin + ci) * k * k + t];
   std::vector<double> mean(c), cov(c * c);
   row_moments(src, mean.data(), cov.data(), simd);
-  // the middle's batch statistics: mean = w mu, var = w Sigma w^T, per middle channel
+  std::vector<double> m(e), v(e);
+  project_moments(w1r.data(), e, c, mean.data(), cov.data(), m.data(), v.data());
   std::vector<float> scale(e), shift(e);
   for (long long j = 0; j < e; ++j) {
-    const float* wj = w1r.data() + j * c;
-    double m = 0.0, v = 0.0;
-    for (long long a = 0; a < c; ++a) {
-      m += wj[a] * mean[a];
-      double row = 0.0;
-      for (long long b = 0; b < c; ++b) row += cov[a * c + b] * wj[b];
-      v += wj[a] * row;
-    }
-    if (v < 0.0) v = 0.0;  // rounding of a constant channel (a NaN stays NaN)
-    const double sc = (gamma ? gamma[j] : 1.0) / std::sqrt(v + eps);
-    mid_mean[j] = m;
-    mid_var[j] = v;
+    if (v[j] < 0.0) v[j] = 0.0;  // rounding of a constant channel (a NaN stays NaN)
+    const double sc = (gamma ? gamma[j] : 1.0) / std::sqrt(v[j] + eps);
+    mid_mean[j] = m[j];
+    mid_var[j] = v[j];
     scale[j] = static_cast<float>(sc);
-    shift[j] = static_cast<float>((beta ? beta[j] : 0.0) - m * sc);
+    shift[j] = static_cast<float>((beta ? beta[j] : 0.0) - m[j] * sc);
   }
   if (src.pixels() <= 0 || d <= 0) return;
   const Packed pk(w1r.data(), scale.data(), shift.data(), w2, c, e, d);
