@@ -168,16 +168,28 @@ ZSNAS_AVX2 void tile_avx2(const Packed& pk, const float* x, float* y, long long 
 
 ZSNAS_AVX2 void moments_block_avx2(const float* x, const float* origin, long long n, long long c, float* dm,
                                    double* s, double* q) {
-  const long long cols_pad = round_up(c, 16);
-  std::vector<float> si(cols_pad, 0.0f);
-  for (long long p = 0; p < n; ++p) {
-    for (long long i = 0; i < c; ++i) {
+  const long long cols_pad = round_up(c, 16), c8 = c / 8 * 8;
+  alignas(32) float si[8];
+  for (long long i0 = 0; i0 < c8; i0 += 8) {  // 8 channels at a time down the block's rows
+    const __m256 o = _mm256_loadu_ps(origin + i0);
+    __m256 sum = _mm256_setzero_ps();
+    for (long long p = 0; p < n; ++p) {
+      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + p * c + i0), o);
+      _mm256_storeu_ps(dm + p * cols_pad + i0, d);
+      sum = _mm256_add_ps(sum, d);
+    }
+    _mm256_store_ps(si, sum);
+    for (int i = 0; i < 8; ++i) s[i0 + i] += si[i];
+  }
+  for (long long i = c8; i < c; ++i) {  // channels past the last multiple of 8
+    float sum = 0.0f;
+    for (long long p = 0; p < n; ++p) {
       const float d = x[p * c + i] - origin[i];
       dm[p * cols_pad + i] = d;
-      si[i] += d;
+      sum += d;
     }
+    s[i] += sum;
   }
-  for (long long i = 0; i < c; ++i) s[i] += si[i];
   for (long long r0 = 0; r0 < c; r0 += kRows) {
     for (long long j0 = 0; j0 < cols_pad; j0 += 16) {
       __m256 acc[kRows][2];
