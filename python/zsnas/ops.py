@@ -279,11 +279,21 @@ def _check_expand_args(x: torch.Tensor, w1: torch.Tensor, weight, bias, w2: torc
                          f"a {x.shape[2]}x{x.shape[3]} input")
 
 
+def _conv_out(h: int, w: int, k: int, stride: int, padding: int) -> Tuple[int, int]:
+    return (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+
+
+def _expand_kernel_takes(x: torch.Tensor, *others: Optional[torch.Tensor]) -> bool:
+    """float32 channels_last 4-D x on CPU, every other tensor float32 on CPU (or None)."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and all(t is None or (t.dtype == torch.float32 and t.device.type == "cpu") for t in others))
+
+
 def expand_bn_contract_fusable(x: torch.Tensor) -> bool:
     """Whether expand_bn_contract_train_eager runs its fast kernel on x: float32 channels_last
     on a CPU with AVX2+FMA (EXPAND_SIMD)."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
-            and x.is_contiguous(memory_format=torch.channels_last) and EXPAND_SIMD)
+    return _expand_kernel_takes(x) and EXPAND_SIMD
 
 
 def expand_bn_contract_train_eager(x: torch.Tensor, w1: torch.Tensor, weight: Optional[torch.Tensor],
@@ -304,14 +314,12 @@ def expand_bn_contract_train_eager(x: torch.Tensor, w1: torch.Tensor, weight: Op
     ``portable`` forces the kernel's plain-loop path (tests). No autograd, no running stats."""
     stride, padding = int(stride), int(padding)
     _check_expand_args(x, w1, weight, bias, w2, stride, padding)
-    fused = (x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
-             and all(t is None or (t.dtype == torch.float32 and t.device.type == "cpu") for t in (w1, weight, bias, w2)))
-    if not fused:
+    if not _expand_kernel_takes(x, w1, weight, bias, w2):
         y, mean, var = expand_bn_contract_train_reference(x, w1, weight, bias, eps, w2, relu, stride, padding)
         return y.to(x.dtype), mean, var
     n, c, h, w = x.shape
     e, k, d = w1.shape[0], w1.shape[2], w2.shape[0]
-    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    ho, wo = _conv_out(h, w, k, stride, padding)
     w1c, w2c = w1.contiguous(), w2.reshape(d, e).contiguous()
     wc = weight.contiguous() if weight is not None else None
     bc = bias.contiguous() if bias is not None else None
@@ -332,7 +340,7 @@ expand_bn_contract_train = torch.library.custom_op("zsnas::expand_bn_contract_tr
 def _expand_bn_contract_train_fake(x, w1, weight, bias, eps, w2, relu, stride=1, padding=0, portable=False):
     n, _, h, w = x.shape
     e, k, d = w1.shape[0], w1.shape[2], w2.shape[0]
-    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    ho, wo = _conv_out(h, w, k, stride, padding)
     y = x.new_empty((n, d, ho, wo)).contiguous(memory_format=torch.channels_last)
     return y, x.new_empty((e,), dtype=torch.float64), x.new_empty((e,), dtype=torch.float64)
 
