@@ -3,7 +3,7 @@
 * Zen-score's fused BN(+ReLU) forward (_FusedForward) vs the model's own forward with the
   BN variance recorder, on a ZenNet-style ArchNet in float32 (shallow, so rounding stays
   below the tolerance: deep random nets without residuals amplify it); with and without its
-  fused 1x1 expand -> BN+ReLU -> 1x1 contract steps.
+  fused expand steps (widening conv -> BN+ReLU -> 1x1 conv).
 * AZ-NAS's speed-ups (box-mean and BN kernels, shared NB201 ReLUs: their values are tested in
   test_ops.py / test_nb201.py) are undone after scoring.
 """
@@ -38,6 +38,14 @@ def test_zen_fused_path_is_taken_and_matches_plain_path(device, monkeypatch):
     assert fast.sub_scores["bn_layers"] == plain.sub_scores["bn_layers"] == 14
 
 
+def _assert_expand_steps_change_only_rounding(build, monkeypatch, **kw):
+    fused = zen.zen_score(build, **kw)
+    monkeypatch.setattr(zen, "_EXPAND_SIMD", False)
+    unfused = zen.zen_score(build, **kw)
+    for k in ("delta_log", "bn_log_sum", "repeat_0", "repeat_1"):
+        assert fused.sub_scores[k] == pytest.approx(unfused.sub_scores[k], rel=1e-5, abs=1e-6), k
+
+
 def test_zen_expand_steps_fuse_inverted_bottlenecks(monkeypatch):
     build = lambda residual=False: build_model(SMALL_ZEN, residual=residual, num_classes=10)  # noqa: E731
     plan = zen._FusedForward.plan(build().train(), expand=True)
@@ -52,12 +60,9 @@ def test_zen_expand_steps_fuse_inverted_bottlenecks(monkeypatch):
     calls = []
     kernel = zen._fused_expand_contract
     monkeypatch.setattr(zen, "_fused_expand_contract", lambda *a: calls.append(1) or kernel(*a))
-    fused = zen.zen_score(build, **kw)
+    zen.zen_score(build, **kw)
     assert len(calls) == (12 if zen._EXPAND_SIMD else 0)  # 3 pairs x 2 passes x 2 repeats
-    monkeypatch.setattr(zen, "_EXPAND_SIMD", False)
-    unfused = zen.zen_score(build, **kw)
-    for k in ("delta_log", "bn_log_sum", "repeat_0", "repeat_1"):
-        assert fused.sub_scores[k] == pytest.approx(unfused.sub_scores[k], rel=1e-5, abs=1e-6), k
+    _assert_expand_steps_change_only_rounding(build, monkeypatch, **kw)
 
 
 def test_zen_expand_steps_fuse_a_strided_stem(monkeypatch):
@@ -66,15 +71,10 @@ def test_zen_expand_steps_fuse_a_strided_stem(monkeypatch):
     arch = "SuperConvK3BNRELU(3,32,2,1)SuperResK1K3K1(32,24,1,8,1)SuperConvK1BNRELU(24,40,1,1)"
     build = lambda residual=False: build_model(arch, residual=residual, num_classes=10)  # noqa: E731
     plan = zen._FusedForward.plan(build().train(), expand=True)
-    expands = [(a.kernel_size[0], a.stride[0], a.in_channels, a.out_channels, b.out_channels)
-               for k, (a, _, b), _ in ((k, m, f) for k, m, f in plan.steps if k == "expand")]
-    assert expands == [(3, 2, 3, 32, 8), (1, 1, 8, 24, 8)]
-    kw = dict(resolution=16, batch_size=8, repeats=2, seed=7)
-    fused = zen.zen_score(build, **kw)
-    monkeypatch.setattr(zen, "_EXPAND_SIMD", False)
-    unfused = zen.zen_score(build, **kw)
-    for k in ("delta_log", "bn_log_sum", "repeat_0", "repeat_1"):
-        assert fused.sub_scores[k] == pytest.approx(unfused.sub_scores[k], rel=1e-5, abs=1e-6), k
+    expands = [m for k, m, _ in plan.steps if k == "expand"]
+    assert [(a.kernel_size[0], a.stride[0], a.in_channels, a.out_channels, b.out_channels)
+            for a, _, b in expands] == [(3, 2, 3, 32, 8), (1, 1, 8, 24, 8)]
+    _assert_expand_steps_change_only_rounding(build, monkeypatch, resolution=16, batch_size=8, repeats=2, seed=7)
 
 
 def test_zen_fused_zennet_stays_within_float32_rounding_of_float64(monkeypatch):
