@@ -297,16 +297,21 @@ void expand_contract(const Packed& pk, const PixelRows& src, float* y, bool relu
   for (auto& t : pool) t.join();
 }
 
-// Float32 sums over one block of n rows, folded into float64 s [c] and q [c, c].
+// Float32 sums over one block of n rows, folded into float64 s [c] and q [c, c]; scratch holds
+// c * (c + 2) floats.
 ZSNAS_CPU_CLONES void moments_block_portable(const float* x, const float* origin, long long n, long long c, double* s,
-                                             double* q) {
-  std::vector<float> bs(c, 0.0f), bq(c * c, 0.0f), dv(c);
+                                             double* q, float* scratch) {
+  float* bs = scratch;
+  float* dv = bs + c;
+  float* bq = dv + c;
+  std::fill(bs, bs + c, 0.0f);
+  std::fill(bq, bq + c * c, 0.0f);
   for (long long p = 0; p < n; ++p) {
     for (long long i = 0; i < c; ++i) dv[i] = x[p * c + i] - origin[i];
     for (long long i = 0; i < c; ++i) {
       const float di = dv[i];
       bs[i] += di;
-      float* row = bq.data() + i * c;
+      float* row = bq + i * c;
       for (long long j = 0; j < c; ++j) row[j] += di * dv[j];
     }
   }
@@ -329,6 +334,7 @@ void row_moments(const PixelRows& src, double* mean, double* cov, bool simd) {
 #ifdef ZSNAS_HAVE_AVX2_PATH
   std::vector<float> dm(simd ? kMomentRows * round_up(c, 16) + kRows : 0, 0.0f);
 #endif
+  std::vector<float> scratch(simd ? 0 : c * (c + 2));
   for (long long b0 = 0; b0 < pixels; b0 += kMomentRows) {
     const long long n = std::min(kMomentRows, pixels - b0);
     const float* rows = src.rows(b0, n, buf.data());
@@ -338,7 +344,7 @@ void row_moments(const PixelRows& src, double* mean, double* cov, bool simd) {
       continue;
     }
 #endif
-    moments_block_portable(rows, origin.data(), n, c, s.data(), q.data());
+    moments_block_portable(rows, origin.data(), n, c, s.data(), q.data(), scratch.data());
   }
   const double n = static_cast<double>(pixels);
   for (long long i = 0; i < c; ++i) mean[i] = origin[i] + s[i] / n;
