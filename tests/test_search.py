@@ -69,7 +69,7 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path, device):
     assert run.counters["failed"] == len(failed)
     # The run directory holds everything, consistently.
     names = sorted(os.listdir(out))
-    assert names == sorted(["best.json", "best.txt", "best_score.png", "checkpoint.bin", "checkpoint.json",
+    assert names == sorted([".lock", "best.json", "best.txt", "best_score.png", "checkpoint.bin", "checkpoint.json",
                             "config.json", "history.csv", "log.txt"])
     rows = read_csv(out / "history.csv")
     assert [int(r["id"]) for r in rows] == [h.id for h in hist]
@@ -142,8 +142,9 @@ def test_resume_guards(tmp_path):
     search(space="res", budget=RES_1M, proxy="params", iterations=300, out=out, progress=False)
     with pytest.raises(ValueError, match="already holds a search"):
         search(space="res", proxy="params", iterations=300, out=out, progress=False)
-    with pytest.raises(ValueError, match="iterations: the run has 300, given 301"):
-        search(iterations=301, out=out, resume=True, progress=False)
+    with pytest.raises(ValueError, match="has done 300 iterations; a run cannot be shortened to 299"):
+        search(iterations=299, out=out, resume=True, progress=False)
+    assert json.loads((out / "config.json").read_text())["iterations"] == 300  # untouched
     with pytest.raises(ValueError, match="unknown proxy 'nope'"):
         search(proxy="nope", out=tmp_path / "x", progress=False)
     with pytest.raises(ValueError, match="needs a latency table"):

@@ -11,15 +11,41 @@ namespace {
 
 int conv_out(int h, int k, int stride) { return (h + 2 * ((k - 1) / 2) - k) / stride + 1; }
 
-int64_t layer_params(const Layer& l) {
-  if (l.kind == Layer::SE) return int64_t(2) * l.in * l.hidden + l.hidden + l.in;  // two 1x1 convs with bias
-  int64_t w = int64_t(l.kernel) * l.kernel * (l.in / l.groups) * l.out;
-  return w + (l.bn ? 2 * int64_t(l.out) : 0);
+// Counts are int64; the parser's limits (2^16 channels, 2^15 pixels, 256 sub-layers) still let a
+// FLOPs count pass 2^63, so every product and sum is checked: a wrapped count would be negative
+// and pass any budget.
+[[noreturn]] void count_overflow(const char* what, const Block* block, int block_index) {
+  std::ostringstream os;
+  os << what << " count overflows int64 (> 9.2e18)";
+  if (block) os << " in block " << block_index << " (" << block->type.name() << ")";
+  throw ArchError(os.str());
 }
 
-int64_t layer_flops(const Layer& l, int64_t h_out) {
-  if (l.kind == Layer::SE) return int64_t(2) * l.in * l.hidden;  // on the pooled 1x1 map
-  return int64_t(l.kernel) * l.kernel * (l.in / l.groups) * l.out * h_out * h_out;
+struct Checked {
+  const char* what;
+  const Block* block;
+  int block_index;
+  int64_t mul(int64_t a, int64_t b) const {
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r)) count_overflow(what, block, block_index);
+    return r;
+  }
+  int64_t add(int64_t a, int64_t b) const {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) count_overflow(what, block, block_index);
+    return r;
+  }
+};
+
+int64_t layer_params(const Layer& l, const Checked& ck) {
+  if (l.kind == Layer::SE) return ck.add(ck.mul(int64_t(2) * l.in, l.hidden), int64_t(l.hidden) + l.in);  // two 1x1 convs with bias
+  int64_t w = ck.mul(ck.mul(int64_t(l.kernel) * l.kernel, l.in / l.groups), l.out);
+  return ck.add(w, l.bn ? 2 * int64_t(l.out) : 0);
+}
+
+int64_t layer_flops(const Layer& l, int64_t h_out, const Checked& ck) {
+  if (l.kind == Layer::SE) return ck.mul(int64_t(2) * l.in, l.hidden);  // on the pooled 1x1 map
+  return ck.mul(ck.mul(ck.mul(int64_t(l.kernel) * l.kernel, l.in / l.groups), l.out), h_out * h_out);
 }
 
 // Accumulates params, and FLOPs when `h` (the running resolution) is positive.
@@ -29,12 +55,15 @@ struct Counter {
   int64_t params = 0, flops = 0;
   UnitShape unit;
 
+  Checked params_ck() const { return {"parameter", block, unit.block_index}; }
+  Checked flops_ck() const { return {"FLOPs", block, unit.block_index}; }
+
   void begin_unit(const UnitShape& s) {
     unit = s;
-    if (s.projection) params += int64_t(s.in) * s.out + 2 * int64_t(s.out);
+    if (s.projection) params = params_ck().add(params, int64_t(s.in) * s.out + 2 * int64_t(s.out));
   }
   void layer(const Layer& l) {
-    params += layer_params(l);
+    params = params_ck().add(params, layer_params(l, params_ck()));
     if (h <= 0) return;
     if (l.kind == Layer::Conv) {
       if (l.stride > 1 && h < l.stride) {
@@ -45,10 +74,10 @@ struct Counter {
       }
       h = conv_out(h, l.kernel, l.stride);
     }
-    flops += layer_flops(l, h);
+    flops = flops_ck().add(flops, layer_flops(l, h, flops_ck()));
   }
   void end_unit() {
-    if (h > 0 && unit.projection) flops += int64_t(unit.in) * unit.out * h * h;
+    if (h > 0 && unit.projection) flops = flops_ck().add(flops, flops_ck().mul(int64_t(unit.in) * unit.out, int64_t(h) * h));
   }
 };
 
@@ -94,7 +123,8 @@ int64_t Arch::params(const CountOptions& opt) const {
     c.block = &blocks_[i];
     visit_block(blocks_[i], static_cast<int>(i), opt, c);
   }
-  if (opt.num_classes > 0) c.params += int64_t(out_channels()) * opt.num_classes + opt.num_classes;
+  if (opt.num_classes > 0)
+    c.params = Checked{"parameter", nullptr, -1}.add(c.params, int64_t(out_channels()) * opt.num_classes + opt.num_classes);
   return c.params;
 }
 
@@ -107,7 +137,7 @@ int64_t Arch::flops(int resolution, const CountOptions& opt) const {
     c.block = &blocks_[i];
     visit_block(blocks_[i], static_cast<int>(i), opt, c);
   }
-  if (opt.num_classes > 0) c.flops += int64_t(out_channels()) * opt.num_classes;
+  if (opt.num_classes > 0) c.flops = Checked{"FLOPs", nullptr, -1}.add(c.flops, int64_t(out_channels()) * opt.num_classes);
   return c.flops;
 }
 

@@ -615,7 +615,8 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, SpaceSpec space, B
   EngineState st = decode_state(read_file(path), path);
   auto e = std::make_unique<Engine>(std::move(space), std::move(budget), std::move(config), std::move(lut));
   if (st.fingerprint != e->s_.fingerprint) {
-    // Name the settings that differ.
+    // Name the settings that differ. T ("iterations") may change: a run is extended (or
+    // shortened, not below the iterations it has done) by loading it under another T.
     auto lines = [](const std::string& s) {
       std::map<std::string, std::string> m;
       std::istringstream is(s);
@@ -629,14 +630,21 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, SpaceSpec space, B
     auto a = lines(st.fingerprint), b = lines(e->s_.fingerprint);
     std::string diff;
     for (const auto& kv : b) {
+      if (kv.first == "iterations") continue;
       auto it = a.find(kv.first);
       const std::string was = it == a.end() ? "<absent>" : it->second;
       if (was != kv.second) diff += "\n  " + kv.first + ": checkpoint " + was + ", now " + kv.second;
     }
-    throw CheckpointError("checkpoint " + path + " was written by a different search configuration; differences:" +
-                          (diff.empty() ? std::string(" (format)") : diff));
+    if (!diff.empty() || a.size() != b.size() || a.count("iterations") == 0)
+      throw CheckpointError("checkpoint " + path + " was written by a different search configuration; differences:" +
+                            (diff.empty() ? std::string(" (format)") : diff));
   }
+  if (e->cfg_.iterations < st.iteration)
+    throw CheckpointError("checkpoint " + path + " has done " + std::to_string(st.iteration) +
+                          " iterations; a run cannot be shortened to " + std::to_string(e->cfg_.iterations));
+  const std::string fingerprint = e->s_.fingerprint;
   e->restore(std::move(st));
+  e->s_.fingerprint = fingerprint;  // the next checkpoint records the T it runs under
   return e;
 }
 

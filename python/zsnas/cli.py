@@ -7,6 +7,7 @@ import sys
 import click
 
 from . import __version__
+from .cli_common import ZsnasGroup
 
 
 def _version_text() -> str:
@@ -15,7 +16,7 @@ def _version_text() -> str:
     return " ".join(f"{k}={v}" for k, v in info().items())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ZsnasGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, message="%(version)s", prog_name="zsnas")
 def main():
     """Zero-shot neural architecture search: rank networks without training, search spaces under budgets."""
@@ -28,27 +29,21 @@ def version_cmd():
 
 
 def _describe(target: str, resolution, num_classes):
-    """(title, totals dict, per-block rows or None) for a structure string, zoo name or named model."""
+    """(title, totals dict, per-block rows or None) for anything zsnas.targets resolves."""
     from .arch import Arch
-    from .zoo import lookup
+    from .targets import resolve_target
 
-    entry = lookup(target)
-    if entry is not None or not (target.strip().startswith("|") or target.strip().lower().startswith("resnet")):
-        structure = entry.structure if entry else target
-        arch = Arch(structure)
-        r = resolution or (entry.resolution if entry else 224)
-        c = num_classes if num_classes is not None else (entry.num_classes if entry else 1000)
+    t = resolve_target(target)
+    r = resolution or t.resolution
+    c = num_classes if num_classes is not None else t.num_classes
+    if t.kind == "arch":
+        arch = Arch(t.structure)
         totals = {"structure": str(arch), "resolution": r, "num_classes": c, "params": arch.params(c),
                   "flops": arch.flops(r, c), "layers": arch.layers(), "out_resolution": arch.out_resolution(r)}
         return target, totals, arch.block_table(r)
-    from .nn.counting import count_macs, count_params
-    from .nn.named import named_model
-
-    model = named_model(target, num_classes=num_classes)
-    r = resolution or (32 if target.strip().startswith("|") else 224)
-    c = model.classifier.out_features
-    totals = {"name": target, "resolution": r, "num_classes": c, "params": count_params(model),
-              "flops": count_macs(model.to("meta"), (3, r, r)), "units": len(model.units)}
+    model = t.build(num_classes=c)
+    totals = {"name": t.name, "resolution": r, "num_classes": c, "params": t.params(c), "flops": t.flops(r, c),
+              "units": len(model.units)}
     return target, totals, None
 
 
@@ -61,19 +56,18 @@ def _fmt_count(n: float) -> str:
 
 @main.command("info")
 @click.argument("target")
-@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the model's own, else 224).")
-@click.option("--num-classes", "-c", type=int, default=None, help="Classifier width (default 1000; 10 for CIFAR models).")
+@click.option("--resolution", "-r", type=click.IntRange(min=1), default=None,
+              help="Input resolution (default: the model's own, else 224).")
+@click.option("--num-classes", "-c", type=click.IntRange(min=0), default=None,
+              help="Classifier width (default: the model's own, else 1000; 0 = no classifier).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info_cmd(target, resolution, num_classes, as_json):
     """Params, FLOPs (conv+linear MACs), layers and a per-block table of TARGET.
 
     TARGET is a structure string, a zoo name (zennet-cifar-1.0m, zennet-imagenet-400m,
-    az-nas-initial), resnet18..resnet152, or a NAS-Bench-201 cell string.
+    az-nas-initial), resnet18..resnet152, a NAS-Bench-201 cell string, or a run's best.json.
     """
-    try:
-        _, totals, rows = _describe(target, resolution, num_classes)
-    except ValueError as e:
-        raise click.ClickException(str(e))
+    _, totals, rows = _describe(target, resolution, num_classes)
     if as_json:
         click.echo(json.dumps({**totals, "blocks": rows}, indent=2))
         return

@@ -4,17 +4,16 @@
     print(report)            # a table
     report.to_json()         # machine-readable
 
-The target is a ZenNAS structure string or Arch (built with zsnas.nn.build_model), a named
-model ("resnet50", or an NB201 arch string "|op~0|+...") or any nn.Module following the zsnas
-model contract. Each proxy builds its own fresh network from the context (Zen-score without
-residual links); a plain nn.Module cannot be rebuilt without them, so it is deep-copied and
-used as it is, and the report says so.
+The target is anything zsnas.targets.resolve_target accepts: a structure string or Arch, a zoo
+name, a ResNet name, an NB201 cell string, a run's best.json, or an nn.Module following the
+zsnas model contract. Unless given, resolution and classes are the target's own (zoo entries
+and search results carry theirs; NB201 cells 32 px / 10 classes; else 224 / 1000). Each proxy
+builds its own fresh network (Zen-score without residual links); a plain nn.Module cannot be
+rebuilt without them, so it is deep-copied and used as it is, and the report says so.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-import importlib
 import json
 import math
 import time
@@ -24,27 +23,11 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from . import defaults
 from .proxies.classic import CLASSIC_PROXIES
 from .proxies.registry import ProxyContext, ProxyResult, available_proxies, get_proxy, run_proxy
 
-# Per-proxy defaults when the caller gives none (REFERENCE.md §3: stand-alone Zen-score is the
-# authors' CLI setting B=16, 32 repeats; AZ-NAS and the classic proxies use one batch of 64).
-DEFAULT_BATCH = {"zen": 16}
-DEFAULT_REPEATS = {"zen": 32}
-FALLBACK_BATCH = 64
-
 _AZ_FAMILY = ("az", "az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
-_BUILTIN_PROXY_MODULES = ("zsnas.proxies.zen", "zsnas.proxies.az", "zsnas.proxies.classic")
-
-
-def _load_builtin_proxies() -> None:
-    """Import the proxy modules so their register_proxy decorators have run."""
-    for mod in _BUILTIN_PROXY_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ImportError as e:  # a module not written/built yet must not hide the others
-            if mod.rsplit(".", 1)[-1] not in str(e):
-                raise
 
 
 def _finite_or_str(v):
@@ -96,116 +79,94 @@ class ScoreReport:
         return "\n".join(lines)
 
 
-def _resolve_target(x, num_classes: Optional[int]):
-    """(builder(residual) -> nn.Module, description, default resolution, flops(res) or None, params or None, notes)."""
-    notes: List[str] = []
-    if isinstance(x, nn.Module):
-        module = x
-
-        def build(residual: bool = True) -> nn.Module:
-            try:
-                return copy.deepcopy(module)
-            except Exception as e:
-                raise ValueError(f"score: cannot deep-copy the given {type(module).__name__} ({e})") from e
-
-        notes.append("the target is an nn.Module: it cannot be rebuilt without residual links, so every "
-                     "proxy (Zen-score included) ran on a deep copy of it as given")
-        return build, type(module).__name__, 224, None, None, notes
-
-    from .nn.named import NAMED_MODELS, named_model  # torch-side; imported lazily
-
-    if isinstance(x, str) and (x.strip().startswith("|") or x.strip().lower() in NAMED_MODELS):
-        name = x.strip()
-        default_res = 32 if name.startswith("|") else 224
-
-        def build(residual: bool = True) -> nn.Module:
-            return named_model(name, num_classes=num_classes, residual=residual)
-
-        return build, name, default_res, None, None, notes
-
-    from .arch import Arch
-    from .nn import build_model
-
-    try:
-        arch = Arch(x)
-    except Exception as e:
-        raise ValueError(
-            f"score: {x!r} is not a structure string, a named model ({', '.join(NAMED_MODELS)}, NB201 '|op~0|+...') "
-            f"or an nn.Module: {e}"
-        ) from e
-    nc = 1000 if num_classes is None else int(num_classes)
-
-    def build(residual: bool = True) -> nn.Module:
-        return build_model(arch, residual=residual, num_classes=nc)
-
-    def flops(resolution: int) -> float:
-        return float(arch.flops(resolution=resolution, num_classes=nc))
-
-    return build, str(arch), 224, flops, int(arch.params(num_classes=nc)), notes
+def _settings(name: str, batch_size: Optional[int], repeats: Optional[int]) -> "tuple[int, int]":
+    bs = int(batch_size) if batch_size is not None else defaults.SCORE_BATCH.get(name, defaults.SCORE_FALLBACK_BATCH)
+    reps = int(repeats) if repeats is not None else defaults.SCORE_REPEATS.get(name, 1)
+    if name in _AZ_FAMILY or name in CLASSIC_PROXIES:
+        reps = 1  # one pass (AZ-NAS, the classic proxies): these methods have no repeats
+    return bs, reps
 
 
 def score(
     x: Union[str, "object", nn.Module],
-    proxies: Union[str, Sequence[str]] = ("zen",),
+    proxies: Union[str, Sequence[str]] = defaults.SCORE_PROXIES,
     resolution: Optional[int] = None,
     batch_size: Optional[int] = None,
     repeats: Optional[int] = None,
-    device: Union[str, torch.device] = "cpu",
-    seed: int = 0,
+    device: Union[str, torch.device, None] = defaults.DEVICE,
+    seed: int = defaults.SEED,
     num_classes: Optional[int] = None,
+    progress: bool = False,
 ) -> ScoreReport:
     """Run ``proxies`` on network ``x`` and return a ScoreReport.
 
     Args:
-        x: structure string or Arch, a named model ("resnet18".."resnet152", an NB201 arch
-            string), or an nn.Module with the zsnas contract.
+        x: structure string or Arch, a zoo name, "resnet18".."resnet152", an NB201 cell string,
+            a run's best.json, or an nn.Module with the zsnas contract.
         proxies: registered proxy names (``zsnas.proxies.available_proxies()``).
-        resolution: input size; default 32 for NB201 cells, else 224.
+        resolution, num_classes: default: the target's own (zsnas.defaults).
         batch_size, repeats: override every proxy's default (Zen-score: 16 and 32; others 64, 1;
             the AZ-NAS proxies are one pass and ignore ``repeats``).
-        device: "cpu", "cuda", "cuda:1", ...
+        device: "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
         seed: every proxy draws from generators seeded with it.
-        num_classes: classifier width (default 1000; NB201: 10).
+        progress: show a progress display (a bar on a terminal, plain lines otherwise).
     """
-    _load_builtin_proxies()
-    names = [proxies] if isinstance(proxies, str) else list(proxies)
+    from . import proxies as _builtin  # noqa: F401  (importing registers the built-in proxies)
+    from .devices import resolve_device
+    from .progress import progress_bar
+    from .targets import resolve_target
+
+    names = [p.strip() for p in proxies.split(",")] if isinstance(proxies, str) else list(proxies)
+    names = [n for n in names if n]
     if not names:
         raise ValueError(f"score: no proxies given; registered proxies: {', '.join(available_proxies())}")
-    for n in names:
-        get_proxy(n)  # raises ValueError listing the registered proxies
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("score: device 'cuda' requested but torch sees no CUDA device")
-    for label, v in (("resolution", resolution), ("batch_size", batch_size), ("repeats", repeats)):
+    for label, v in (("resolution", resolution), ("batch_size", batch_size), ("repeats", repeats),
+                     ("num_classes", num_classes)):
         if v is not None and int(v) < 1:
             raise ValueError(f"score: {label} must be >= 1, got {v}")
+    plan = {n: _settings(n, batch_size, repeats) for n in names}
+    for n, (bs, _) in plan.items():
+        get_proxy(n).check(bs)  # unknown names raise, listing the registered proxies
+    device = torch.device(resolve_device(device))
 
     t0 = time.perf_counter()
-    build, desc, default_res, flops_fn, params, notes = _resolve_target(x, num_classes)
-    res = int(resolution) if resolution is not None else default_res
-    flops = flops_fn(res) if flops_fn is not None else None
-    nc = num_classes if num_classes is not None else (10 if desc.startswith("|") else 1000)
-    report = ScoreReport(target=desc, resolution=res, device=str(device), seed=int(seed), notes=notes)
+    target = resolve_target(x)
+    res = int(resolution) if resolution is not None else target.resolution
+    nc = int(num_classes) if num_classes is not None else target.num_classes
+    flops = target.flops(res, nc) if target.kind == "arch" else None  # raises when a stride does not fit
+    params = target.params(nc) if target.kind == "arch" else None
+    report = ScoreReport(target=target.name, resolution=res, device=str(device), seed=int(seed),
+                         notes=list(target.notes))
 
+    def build(residual: bool = True) -> nn.Module:
+        return target.build(residual=residual, num_classes=nc)
+
+    # One unit per repeat for proxies that report them (Zen-score), one per other proxy.
+    total = sum(reps if n == "zen" else 1 for n, (_, reps) in plan.items())
+    bar = progress_bar(total, "scoring", unit="step", enabled=progress)
     shared: Dict[tuple, ProxyResult] = {}  # one AZ pass serves every az_* proxy with the same settings
-    for name in names:
-        bs = int(batch_size) if batch_size is not None else DEFAULT_BATCH.get(name, FALLBACK_BATCH)
-        reps = int(repeats) if repeats is not None else DEFAULT_REPEATS.get(name, 1)
-        if name in _AZ_FAMILY or name in CLASSIC_PROXIES:
-            reps = 1  # one pass (AZ-NAS, the classic proxies): these methods have no repeats
-        ctx = ProxyContext(build=build, resolution=res, batch_size=bs, repeats=reps, device=device,
-                           seed=int(seed), num_classes=int(nc), flops=flops, params=params)
-        if name in _AZ_FAMILY:
-            key = (bs, reps)
-            if key not in shared:
-                shared[key] = run_proxy("az", ctx)
-            base = shared[key]
-            value = base.value if name == "az" else base.sub_scores[name[len("az_"):]]
-            result = dataclasses.replace(base, name=name, value=value, sub_scores=dict(base.sub_scores))
-        else:
-            result = run_proxy(name, ctx)
-        report.results[name] = result
-        report.settings[name] = {"batch_size": bs, "repeats": reps}
+    try:
+        for name in names:
+            bs, reps = plan[name]
+            ctx = ProxyContext(build=build, resolution=res, batch_size=bs, repeats=reps, device=device,
+                               seed=int(seed), num_classes=nc, flops=flops, params=params,
+                               progress=bar.update if name == "zen" else None)
+            bar.set_postfix_str(name, refresh=False)
+            if name in _AZ_FAMILY:
+                key = (bs, reps)
+                if key not in shared:
+                    shared[key] = run_proxy("az", ctx)
+                base = shared[key]
+                value = base.value if name == "az" else base.sub_scores[name[len("az_"):]]
+                result = dataclasses.replace(base, name=name, value=value, sub_scores=dict(base.sub_scores))
+            else:
+                result = run_proxy(name, ctx)
+            if name != "zen":
+                bar.update(1)
+            report.results[name] = result
+            report.settings[name] = {"batch_size": bs, "repeats": reps}
+    finally:
+        bar.close()
     if sum(n in _AZ_FAMILY for n in names) > 1:
         report.notes.append("the az* proxies shared one AZ-NAS pass (their seconds are that pass's)")
     if any(n in _AZ_FAMILY for n in names):

@@ -25,8 +25,17 @@ Run directory (``out``):
                        flops, layers, latency_ms, one column per score, error
     best.json, best.txt  the best architectures (best first) with params, FLOPs and scores
     best_score.png     best score against iterations
+    .lock              held while a run writes the directory (a second run refuses, naming the pid)
+
 ``resume=True`` continues a run directory where its checkpoint stopped; the continued run is
-identical to one that was never interrupted (same history, same best).
+identical to one that was never interrupted (same history, same best). Rows of history.csv
+written after the last checkpoint — or by a run killed before its first checkpoint — are not
+scored again: their recorded scores are told to the engine as it re-proposes the same
+candidates, and the rows are checked to come out byte-identical. A directory without
+config.json is refused (nothing is created). ``iterations`` may be changed on resume (never
+below the iterations done) to extend a finished run; zen's ρ schedule, a fraction of T, then
+follows the new T. SIGTERM and SIGINT write a checkpoint and raise
+:class:`zsnas.interrupts.Interrupted` (a KeyboardInterrupt; the CLI exits 143 / 130).
 """
 from __future__ import annotations
 
@@ -38,15 +47,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from . import _core, __version__
+from . import _core, __version__, defaults
 from .arch import Arch
+from .rundir import RunDirError, RunLock, write_atomic
 
 NATIVE = ("params", "flops", "layers", "latency")
 AZ_KEYS = ("expressivity", "progressivity", "trainability", "complexity")
 STRATEGIES = ("zen", "az", "random")
 
-_FILES = ("config.json", "log.txt", "checkpoint.bin", "checkpoint.json", "history.csv", "best.json", "best.txt",
-          "best_score.png")
 
 
 # ---- configuration --------------------------------------------------------------------------
@@ -57,15 +65,15 @@ class SearchConfig:
     space: dict
     budget: dict
     proxies: List[str]
-    strategy: str = "zen"
-    iterations: int = 1000
-    population: int = 512
-    top_k: int = 1024
-    seed: int = 0
+    strategy: str = defaults.SEARCH_STRATEGY
+    iterations: int = defaults.SEARCH_ITERATIONS
+    population: int = defaults.SEARCH_POPULATION
+    top_k: int = defaults.SEARCH_TOP_K
+    seed: int = defaults.SEED
     resolution: int = 32
     num_classes: int = 10
-    batch_size: int = 64
-    repeats: int = 1
+    batch_size: int = defaults.SEARCH_BATCH_SIZE
+    repeats: int = defaults.SEARCH_REPEATS
     latency_table: Optional[str] = None
     latency_batch: int = 1
     latency_precision: str = "fp32"
@@ -75,7 +83,8 @@ class SearchConfig:
     mutations: int = 2
     random_steps: int = 8
     max_rejections: int = 100000
-    checkpoint_every: int = 1000
+    checkpoint_every: int = defaults.SEARCH_CHECKPOINT_EVERY
+    imports: List[str] = field(default_factory=list)  # the user's proxy modules (re-imported on resume)
     zsnas_version: str = __version__
 
     @property
@@ -116,30 +125,28 @@ def _proxy_list(proxy: Union[str, Sequence[str]]) -> List[str]:
     return names
 
 
-def _budget_dict(budget: Any, latency_table: Optional[str]) -> dict:
-    """Normalised budget dict: max_params / max_flops / max_layers / max_latency_ms (-1 = none)."""
-    out = {"max_params": -1, "max_flops": -1, "max_layers": -1, "max_latency_ms": -1.0}
-    if budget is None:
-        return out
+def _budget_dict(budget: Any, latency_table: Optional[str], space_name: Optional[str] = None) -> dict:
+    """Normalised budget dict: max_params / max_flops / max_layers / max_latency_ms (-1 = none).
+
+    With `space_name`, the space's paper limits (zsnas.spaces.PAPER_BUDGETS) fill in every limit
+    a dict leaves out; a Budget object is taken as it is.
+    """
+    from .spaces.budget import limit_fields, make_budget, paper_budget
+
     if isinstance(budget, _core.Budget):
         if budget.latency is not None:
             raise ValueError("search() takes latency limits from a latency table (latency_table=...), "
                              "not from a callable: the engine checks budgets in C++")
-        return {"max_params": budget.max_params, "max_flops": budget.max_flops, "max_layers": budget.max_layers,
-                "max_latency_ms": budget.max_latency_ms}
-    aliases = {"params": "max_params", "flops": "max_flops", "layers": "max_layers", "latency_ms": "max_latency_ms"}
-    for key, value in dict(budget).items():
-        field_ = aliases.get(key, key)
-        if field_ not in out:
-            raise ValueError(f"unknown budget key {key!r} (known: params, flops, layers, latency_ms)")
-        if value is None:
-            value = -1
-        if field_ == "max_latency_ms":
-            out[field_] = float(value)
-        else:
-            if isinstance(value, bool) or float(value) != int(value):
-                raise ValueError(f"budget {key}={value!r} must be a whole number")
-            out[field_] = int(value)
+        b = budget
+    else:
+        fields = {**(paper_budget(space_name) if space_name else {}), **limit_fields(budget or {})}
+        for k in ("resolution", "num_classes", "latency"):
+            if k in fields:
+                raise ValueError(f"search() budget: {k!r} is not a limit here (resolution / num_classes are "
+                                 f"search settings; latency limits use latency_ms with a latency_table)")
+        b = make_budget(fields)
+    out = {"max_params": b.max_params, "max_flops": b.max_flops, "max_layers": b.max_layers,
+           "max_latency_ms": float(b.max_latency_ms)}
     if out["max_latency_ms"] >= 0 and not latency_table:
         raise ValueError("budget latency_ms needs a latency table: search(..., latency_table='table.json')")
     return out
@@ -260,16 +267,36 @@ class Run:
         rows = []
         for rank, (i, value) in enumerate(self.engine.ranking(n)):
             r = self.engine.record(i)
-            rows.append({"rank": rank, "id": i, "structure": r["structure"], "params": r["params"], "flops": r["flops"],
+            rows.append({"rank": rank, "id": i, "structure": r["structure"], "resolution": self.config.resolution,
+                         "num_classes": self.config.num_classes, "params": r["params"], "flops": r["flops"],
                          "layers": r["layers"], "latency_ms": None if math.isnan(r["latency_ms"]) else r["latency_ms"],
                          "scores": dict(zip(self.columns, r["scores"])), "value": value,
                          "value_kind": "score" if len(self.columns) == 1 else "aggregate Σ ln(rank/m)"})
         return rows
 
+    def failure(self) -> Optional[str]:
+        """Why the run has no best architecture (None when it has one)."""
+        if self.best_id is not None:
+            return None
+        c = self.counters
+        if c["candidates"] == 0:
+            if c["proposals"] == 0:
+                return "no candidate was proposed (iterations=0)"
+            if c["rejected_invalid"] == c["rejected"] == c["proposals"]:
+                return (f"all {c['proposals']} proposals are invalid at resolution {self.config.resolution} "
+                        f"(a stride shrinks the feature map below 1 pixel)")
+            why = ", ".join(f"{c['rejected_' + k]} over {k}" for k in ("params", "flops", "layers", "latency")
+                            if c["rejected_" + k])
+            return (f"no candidate fits the budget {_budget_text(self.config.budget)}: all {c['proposals']} "
+                    f"proposals were rejected ({why or 'invalid'})")
+        first = next((e for e in self.history if e.status == "failed"), None)
+        return (f"all {c['candidates']} candidates failed" +
+                (f"; the first (id {first.id}) with: {first.error}" if first is not None else ""))
+
     def summary(self) -> str:
         b = self.best
         if b is None:
-            return "no candidate was scored successfully"
+            return "no candidate was scored successfully: " + (self.failure() or "")
         r = self.engine.record(self.best_id)
         scores = ", ".join(f"{k} {v:.6g}" for k, v in self.best_scores.items())
         lat = "" if math.isnan(r["latency_ms"]) else f"  latency {r['latency_ms']:.4g} ms"
@@ -280,6 +307,11 @@ class Run:
         c = self.counters
         return (f"Run(strategy={self.config.strategy!r}, iteration={c['iteration']}/{self.config.iterations}, "
                 f"candidates={c['candidates']}, failed={c['failed']}, best={self.best!r})")
+
+
+def _budget_text(budget: dict) -> str:
+    parts = [f"{k[len('max_'):]} <= {v:g}" for k, v in budget.items() if v is not None and v >= 0]
+    return "(" + (", ".join(parts) or "none") + ")"
 
 
 # ---- scoring --------------------------------------------------------------------------------
@@ -336,14 +368,22 @@ class ProxyScorer:
 
 
 # ---- the run directory ----------------------------------------------------------------------
+@dataclass
+class _PriorRow:
+    """A history.csv row already scored, told again on resume instead of re-scored."""
+
+    structure: str
+    values: List[float]
+    error: str
+
+
 class _RunDir:
     def __init__(self, out: Optional[Path]):
         self.out = out
-        self.csv = None
+        self.csv = None  # history.csv, binary
         self.curve: List[List[float]] = []
-
-    def path(self, name: str) -> Optional[Path]:
-        return None if self.out is None else self.out / name
+        self._replay = b""  # bytes of rows already in the file that the run regenerates
+        self._replay_pos = 0
 
     def log(self, msg: str) -> None:
         if self.out is None:
@@ -352,25 +392,39 @@ class _RunDir:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
 
     def write_json(self, name: str, obj) -> None:
-        if self.out is None:
-            return
-        tmp = self.out / f".{name}.tmp"
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-        os.replace(tmp, self.out / name)
+        if self.out is not None:
+            write_atomic(self.out / name, json.dumps(obj, indent=2) + "\n")
 
-    def open_csv(self, header: str, truncate_to: Optional[int]) -> None:
-        if self.out is None:
-            return
+    def new_csv(self, header: str) -> None:
+        if self.out is not None:
+            self.csv = open(self.out / "history.csv", "wb")
+            self.csv.write(header.encode())
+
+    def reopen_csv(self, header: str, keep: int, columns: List[str]) -> Dict[int, _PriorRow]:
+        """Continue history.csv after its first `keep` bytes (what the checkpoint covers).
+
+        The complete rows after that point are returned as prior rows; the engine regenerates
+        them, and append() checks that they come out byte-identical before writing past them,
+        so nothing is rewritten and a torn last line (kill -9 mid-write) is cut off.
+        """
         p = self.out / "history.csv"
-        if truncate_to is None or not p.exists():
-            self.csv = open(p, "w")
-            self.csv.write(header)
-        else:
-            # Rows written after the checkpoint are recomputed identically: drop them.
-            with open(p, "r+") as f:
-                f.truncate(truncate_to)
-            self.csv = open(p, "a")
-        self.csv.flush()
+        if not p.exists():
+            if keep > len(header):
+                raise RunDirError(f"{p} is missing but the checkpoint covers {keep} bytes of it")
+            self.new_csv(header)
+            return {}
+        data = p.read_bytes()
+        if not data.startswith(header.encode()):
+            raise RunDirError(f"{p} does not start with this run's header {header.strip()!r}")
+        if len(data) < keep:
+            raise RunDirError(f"{p} holds {len(data)} bytes but the checkpoint covers {keep}: it was cut by hand")
+        cut = data.rfind(b"\n", keep - 1) + 1 if len(data) > keep else keep
+        self._replay, self._replay_pos = data[keep:cut], 0
+        self.csv = open(p, "r+b")
+        self.csv.seek(keep)
+        if not self._replay:
+            self.csv.truncate()
+        return _parse_rows(self._replay.decode(), columns)
 
     def csv_bytes(self) -> int:
         if self.csv is None:
@@ -379,13 +433,40 @@ class _RunDir:
         return self.csv.tell()
 
     def append(self, rows: str) -> None:
-        if self.csv is not None and rows:
-            self.csv.write(rows)
+        if self.csv is None or not rows:
+            return
+        data = rows.encode()
+        left = len(self._replay) - self._replay_pos
+        if left > 0:
+            n = min(left, len(data))
+            if data[:n] != self._replay[self._replay_pos:self._replay_pos + n]:
+                raise RunDirError(f"{self.out / 'history.csv'} does not follow from this run's checkpoint and "
+                                  f"config.json (a regenerated row differs); was it edited by hand?")
+            self._replay_pos += n
+            self.csv.seek(n, os.SEEK_CUR)
+            data = data[n:]
+            if self._replay_pos == len(self._replay):
+                self.csv.truncate()  # whatever followed the last complete row
+        if data:
+            self.csv.write(data)
 
     def close(self) -> None:
         if self.csv is not None:
             self.csv.close()
             self.csv = None
+
+
+def _parse_rows(text: str, columns: List[str]) -> Dict[int, _PriorRow]:
+    import csv as _csv
+
+    rows: Dict[int, _PriorRow] = {}
+    first = 9  # id,iteration,parent,status,structure,params,flops,layers,latency_ms
+    for r in _csv.reader(text.splitlines()):
+        if len(r) != first + len(columns) + 1:
+            raise RunDirError(f"history.csv row {r[:1]} has {len(r)} fields, not {first + len(columns) + 1}")
+        values = [float(v) if v else math.nan for v in r[first:first + len(columns)]]
+        rows[int(r[0])] = _PriorRow(structure=r[4], values=values, error=r[-1])
+    return rows
 
 
 def _checkpoint(engine, rd: _RunDir, elapsed: float) -> None:
@@ -430,106 +511,144 @@ def _write_best(run: Run, rd: _RunDir, n: int = 10) -> None:
 
 
 # ---- the search -----------------------------------------------------------------------------
-def _default_device() -> str:
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
+class RunExists(RunDirError):
+    """`out` already holds a search and resume was not asked for."""
 
 
 def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str], None] = None,
            iterations: Optional[int] = None, strategy: Optional[str] = None, population: Optional[int] = None,
            seed: Optional[int] = None, device: Optional[str] = None, out: Union[str, os.PathLike, None] = None,
-           resume: bool = False, *, top_k: Optional[int] = None, resolution: Optional[int] = None,
-           num_classes: Optional[int] = None, batch_size: Optional[int] = None, repeats: Optional[int] = None,
-           latency_table: Union[str, os.PathLike, None] = None, latency_batch: Optional[int] = None,
-           latency_precision: Optional[str] = None, latency_device: Optional[str] = None,
-           rho: Optional[Sequence[float]] = None, warmup: Optional[int] = None, mutations: Optional[int] = None,
-           random_steps: Optional[int] = None, max_rejections: Optional[int] = None,
-           checkpoint_every: Optional[int] = None, checkpoint_seconds: float = 60.0, batch: int = 1,
-           progress: bool = True) -> Run:
+           resume: bool = False, *, default_budget: bool = True, top_k: Optional[int] = None,
+           resolution: Optional[int] = None, num_classes: Optional[int] = None, batch_size: Optional[int] = None,
+           repeats: Optional[int] = None, latency_table: Union[str, os.PathLike, None] = None,
+           latency_batch: Optional[int] = None, latency_precision: Optional[str] = None,
+           latency_device: Optional[str] = None, rho: Optional[Sequence[float]] = None, warmup: Optional[int] = None,
+           mutations: Optional[int] = None, random_steps: Optional[int] = None, max_rejections: Optional[int] = None,
+           checkpoint_every: Optional[int] = None, checkpoint_seconds: float = defaults.SEARCH_CHECKPOINT_SECONDS,
+           batch: int = 1, imports: Optional[Sequence[str]] = None, progress: bool = True) -> Run:
     """Search `space` for the best architecture by `proxy` within `budget`.
 
-    space: "res" (default), "mbv2", a registered name, a zsnas.spaces.SearchSpace or a space dict.
-    budget: {"params": 1e6, "flops": 400e6, "layers": 18, "latency_ms": 5} (any subset; None = no limit).
-    proxy: a registered proxy name, a comma-separated string or a list (default "zen"); several
-        are aggregated by rank. strategy: "zen" (default), "az" or "random". iterations: T
-        (default 1000). population: zen's N (default 512). top_k: az's k (default 1024).
+    Defaults (zsnas.defaults; the CLI has the same): space "res", proxy "zen", strategy "zen",
+    1000 iterations, the space's resolution / classes, batch 64 and one repeat, seed 0, device
+    "auto" (cuda when available), and the space's paper budget.
+
+    space: "res", "mbv2", a registered name, a zsnas.spaces.SearchSpace or a space dict.
+    budget: {"params": 1e6, "flops": 400e6, "layers": 18, "latency_ms": 5} (any subset; None or
+        inf = no limit). default_budget: the space's paper limits (res: params 1 M and 18
+        layers; mbv2: 400 M FLOPs and 14 layers) fill in every limit `budget` leaves out;
+        False searches with only the limits given.
+    proxy: a registered proxy name, a comma-separated string or a list; several are aggregated
+        by rank. strategy: "zen", "az" or "random". iterations: T. population: zen's N
+        (default 512). top_k: az's k (default 1024).
     resolution / num_classes: default the space's (res: 32 / 10). batch_size / repeats: the
-        proxies' batch and repeats (default 64 / 1, the search setting of REFERENCE §3).
+        proxies' batch and repeats (the search setting of REFERENCE §3).
     latency_table: a LatencyTable JSON for the latency_ms budget and the native "latency" score,
         read at latency_batch / latency_precision / latency_device (default 1 / fp32 / cpu).
     out: run directory (None: nothing is written, nothing can be resumed). resume: continue the
-        run in `out`; its config.json defines the run, and any argument given must agree with it.
+        run in `out`; its config.json defines the run, and any argument given must agree with it
+        (except iterations, which extends or shortens the run, and checkpoint_every).
     batch: candidates asked per engine round trip (1 keeps zen's dynamics exactly sequential).
+    imports: modules (or .py files) defining the proxies named, imported now and on resume.
 
-    Returns a Run (run.best, run.best_scores, run.history, run.top(n)). Ctrl-C writes a
-    checkpoint and re-raises KeyboardInterrupt.
+    Returns a Run (run.best, run.best_scores, run.history, run.top(n); run.failure() says why a
+    run has no best). Every argument is checked before anything is written: a bad one raises
+    ValueError naming it. Ctrl-C / SIGTERM write a checkpoint and raise KeyboardInterrupt
+    (zsnas.interrupts.Interrupted for a signal).
     """
+    from .devices import resolve_device
+    from .interrupts import StopSignals
+
     given = dict(space=space, budget=budget, proxy=proxy, iterations=iterations, strategy=strategy,
                  population=population, seed=seed, top_k=top_k, resolution=resolution, num_classes=num_classes,
                  batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_batch=latency_batch,
                  latency_precision=latency_precision, latency_device=latency_device, rho=rho, warmup=warmup,
                  mutations=mutations, random_steps=random_steps, max_rejections=max_rejections,
                  checkpoint_every=checkpoint_every)
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
     out_path = Path(out) if out is not None else None
-    ckpt = out_path / "checkpoint.bin" if out_path is not None else None
-    resuming = bool(resume and ckpt is not None and ckpt.exists())
-    if resume and out_path is None:
-        raise ValueError("resume=True needs the run directory: out=...")
-    if out_path is not None and not resume and (out_path / "config.json").exists():
-        raise ValueError(f"{out_path} already holds a search (config.json); pass resume=True to continue it "
-                         f"or choose another out")
-    if resuming:
-        cfg = _load_config(out_path / "config.json")
-        _check_agrees(cfg, given)
-    else:
-        cfg = _new_config(given)
-    device = device or _default_device()
-
-    table = None
-    if cfg.latency_table:
-        table = _core.LatencyTable.load(cfg.latency_table)
-    core_space = _space_spec(cfg)
-    core_budget = _make_budget(cfg)
-    kwargs = _engine_kwargs(cfg, table)
-
+    if resume:
+        if out_path is None:
+            raise ValueError("resume=True needs the run directory: out=...")
+        if not (out_path / "config.json").is_file():
+            what = "does not exist" if not out_path.exists() else "holds no search (no config.json)"
+            raise RunDirError(f"cannot resume {out_path}: it {what}; nothing was changed")
+    user_imports = _import_user_proxies(imports or ())
+    device = resolve_device(device)
+    if not resume:
+        cfg = _new_config(given, default_budget, user_imports)
+        _check_runnable(cfg)
+    lock = RunLock(out_path) if out_path is not None else None
+    if lock is not None:
+        lock.acquire()  # creates out; nothing else is written before the checks below pass
     rd = _RunDir(out_path)
-    elapsed0 = 0.0
-    if out_path is not None:
-        out_path.mkdir(parents=True, exist_ok=True)
-    if resuming:
-        engine = _core.Engine.load(str(ckpt), core_space, core_budget, **kwargs)
-        meta = json.loads(engine.meta or b"{}")
-        rd.curve = [list(p) for p in meta.get("curve", [])]
-        elapsed0 = float(meta.get("elapsed", 0.0))
-        rd.open_csv(engine.csv_header(), truncate_to=int(meta.get("csv_bytes", 0)))
-        rd.log(f"resume from checkpoint at iteration {engine.iteration} ({len(engine)} candidates), device {device}")
-    else:
-        engine = _core.Engine(core_space, core_budget, **kwargs)
-        if out_path is not None:
+    try:
+        if resume:
+            cfg = _load_config(out_path / "config.json")
+            _import_user_proxies(cfg.imports)
+            extended = _check_agrees(cfg, given)
+            _check_runnable(cfg)
+        elif out_path is not None and (out_path / "config.json").exists():
+            raise RunExists(f"{out_path} already holds a search (config.json): resume it or choose another out")
+        table = _core.LatencyTable.load(cfg.latency_table) if cfg.latency_table else None
+        core_space, core_budget, kwargs = _space_spec(cfg), _make_budget(cfg), _engine_kwargs(cfg, table)
+        ckpt = out_path / "checkpoint.bin" if out_path is not None else None
+        prior: Dict[int, _PriorRow] = {}
+        elapsed0 = 0.0
+        if resume and ckpt.exists():
+            engine = _core.Engine.load(str(ckpt), core_space, core_budget, **kwargs)
+            meta = json.loads(engine.meta or b"{}")
+            rd.curve = [list(p) for p in meta.get("curve", [])]
+            elapsed0 = float(meta.get("elapsed", 0.0))
+            prior = rd.reopen_csv(engine.csv_header(), int(meta.get("csv_bytes", 0)), cfg.columns)
+            rd.log(f"resume from checkpoint at iteration {engine.iteration} ({len(engine)} candidates), "
+                   f"device {device}; {len(prior)} rows after it are told again, not re-scored")
+        else:
+            engine = _core.Engine(core_space, core_budget, **kwargs)
+            if resume:  # killed before its first checkpoint: every row in history.csv is reused
+                prior = rd.reopen_csv(engine.csv_header(), len(engine.csv_header()), cfg.columns)
+                rd.log(f"resume without a checkpoint: start again from config.json, telling the {len(prior)} "
+                       f"scored rows of history.csv instead of re-scoring them; device {device}")
+            elif out_path is not None:
+                rd.write_json("config.json", asdict(cfg))
+                rd.new_csv(engine.csv_header())
+                rd.log(f"start: {cfg.strategy} search of space {cfg.space['name']}, proxies {cfg.proxies}, "
+                       f"{cfg.iterations} iterations, budget {cfg.budget}, seed {cfg.seed}, device {device}")
+        if resume and extended:
             rd.write_json("config.json", asdict(cfg))
-            rd.open_csv(engine.csv_header(), truncate_to=None)
-            rd.log(f"start: {cfg.strategy} search of space {cfg.space['name']}, proxies {cfg.proxies}, "
-                   f"{cfg.iterations} iterations, budget {cfg.budget}, seed {cfg.seed}, device {device}")
+            rd.log(f"iterations changed to {cfg.iterations}")
+        if lock is not None and lock.describe_stale():
+            rd.log(lock.describe_stale())
+        with StopSignals() as stop:
+            return _drive(engine, cfg, rd, device, elapsed0, checkpoint_seconds, batch, progress, prior, stop)
+    finally:
+        rd.close()
+        if lock is not None:
+            lock.release()
 
-    run = _drive(engine, cfg, rd, device, elapsed0, checkpoint_seconds, batch, progress)
-    return run
+
+def _import_user_proxies(imports: Sequence[str]) -> List[str]:
+    if not imports:
+        return []
+    from .proxies.registry import import_modules
+
+    return import_modules(imports)
 
 
-def _new_config(given: dict) -> SearchConfig:
+def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> SearchConfig:
     from .spaces import get_space
 
-    sp = get_space(given["space"] if given["space"] is not None else "res")
-    proxies = _proxy_list(given["proxy"] if given["proxy"] is not None else "zen")
-    strategy = given["strategy"] or "zen"
+    sp = get_space(given["space"] if given["space"] is not None else defaults.SEARCH_SPACE)
+    proxies = _proxy_list(given["proxy"] if given["proxy"] is not None else defaults.SEARCH_PROXY)
+    strategy = given["strategy"] or defaults.SEARCH_STRATEGY
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r} (zen, az, random)")
     table = given["latency_table"]
-    cfg = SearchConfig(space=sp.to_dict(), budget=_budget_dict(given["budget"], table), proxies=proxies,
-                       strategy=strategy, resolution=sp.resolution, num_classes=sp.num_classes)
+    if table is not None and not Path(table).is_file():
+        raise ValueError(f"latency table {table} does not exist")
+    cfg = SearchConfig(space=sp.to_dict(), budget=_budget_dict(given["budget"], table, sp.name if default_budget else None),
+                       proxies=proxies, strategy=strategy, resolution=sp.resolution, num_classes=sp.num_classes,
+                       imports=list(imports))
     if table is not None:
         cfg.latency_table = str(Path(table).resolve())
     for k in ("iterations", "population", "top_k", "seed", "resolution", "num_classes", "batch_size", "repeats",
@@ -542,29 +661,62 @@ def _new_config(given: dict) -> SearchConfig:
         if len(rho) != 3:
             raise ValueError("rho must be (start, end, fraction of T), e.g. (1.0, 0.1, 0.5)")
         cfg.rho = rho
-    if cfg.iterations < 0:
-        raise ValueError(f"iterations must be >= 0, got {cfg.iterations}")
-    if cfg.checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be >= 1, got {cfg.checkpoint_every}")
     return cfg
 
 
+# Settings that must be whole numbers at least this large.
+_MINIMUM = {"iterations": 0, "population": 1, "top_k": 1, "seed": 0, "resolution": 1, "num_classes": 1,
+            "batch_size": 1, "repeats": 1, "latency_batch": 1, "warmup": 0, "mutations": 1, "random_steps": 0,
+            "max_rejections": 1, "checkpoint_every": 1}
+
+
+def _check_runnable(cfg: SearchConfig) -> None:
+    """Every setting of a run that would otherwise fail on every candidate, checked up front."""
+    for k, low in _MINIMUM.items():
+        v = getattr(cfg, k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"{k} must be a whole number >= {low}, got {v!r}")
+    if not cfg.native:
+        from .proxies.registry import get_proxy
+
+        for p in cfg.proxies:
+            if p not in NATIVE:
+                get_proxy(p).check(cfg.batch_size)
+    try:
+        Arch(cfg.space["initial"]).flops(resolution=cfg.resolution, num_classes=cfg.num_classes)
+    except ValueError as e:
+        raise ValueError(f"resolution {cfg.resolution} does not fit space {cfg.space['name']!r}: its initial "
+                         f"structure fails there ({e}), and so would every candidate") from None
+
+
 def _load_config(path: Path) -> SearchConfig:
-    d = json.loads(Path(path).read_text())
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise RunDirError(f"{path} cannot be read: {e}") from None
     known = {f for f in SearchConfig.__dataclass_fields__}
     return SearchConfig(**{k: v for k, v in d.items() if k in known})
 
 
-def _check_agrees(cfg: SearchConfig, given: dict) -> None:
-    """Arguments passed on resume must match the stored run (else the run would silently change)."""
+def _check_agrees(cfg: SearchConfig, given: dict) -> bool:
+    """Arguments passed on resume must match the stored run (else the run would silently change).
+
+    iterations and checkpoint_every may differ: they are taken (returns True when iterations
+    changed, so config.json is rewritten).
+    """
     from .spaces import get_space
 
     diffs = []
+    extended = False
     for k, v in given.items():
         if v is None:
             continue
         if k == "checkpoint_every":  # does not change the run: take the new value
             cfg.checkpoint_every = int(v)
+            continue
+        if k == "iterations":
+            extended = int(v) != cfg.iterations
+            cfg.iterations = int(v)
             continue
         if k == "space":
             mine, theirs = get_space(v).to_dict(), cfg.space
@@ -582,11 +734,12 @@ def _check_agrees(cfg: SearchConfig, given: dict) -> None:
             diffs.append(f"{k}: the run has {theirs!r}, given {mine!r}")
     if diffs:
         raise ValueError("resume: arguments differ from the run's config.json — " + "; ".join(diffs))
+    return extended
 
 
 def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float, checkpoint_seconds: float,
-           batch: int, progress: bool) -> Run:
-    from tqdm import tqdm
+           batch: int, progress: bool, prior: Dict[int, _PriorRow], stop) -> Run:
+    from .progress import progress_bar
 
     scorer = None if cfg.native else ProxyScorer(cfg, device)
     t0 = time.perf_counter()
@@ -595,8 +748,8 @@ def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float,
     ckpt_cost = 0.0
     last_refresh = 0.0
     written = len(engine) - len(engine.pending()) if cfg.native else None
-    bar = tqdm(total=cfg.iterations, initial=engine.iteration, unit="it", desc=f"{cfg.strategy} search",
-               disable=not progress, dynamic_ncols=True, smoothing=0.05)
+    bar = progress_bar(cfg.iterations, f"{cfg.strategy} search", unit="it", enabled=progress,
+                       initial=engine.iteration)
 
     def elapsed() -> float:
         return elapsed0 + time.perf_counter() - t0
@@ -617,30 +770,40 @@ def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float,
                             refresh=False)
         bar.refresh()
 
-    interrupted = False
+    def score(cid: int, core) -> "tuple[list[float], str]":
+        row = prior.pop(cid, None)
+        if row is None:
+            return scorer(engine, cid, core)
+        if row.structure != str(core):
+            raise RunDirError(f"history.csv row {cid} holds {row.structure} but the run proposes {core}: the "
+                              f"file does not belong to this run's config.json and checkpoint")
+        return row.values, row.error
+
     try:
         chunk = 256
         while not engine.finished:
             if cfg.native:
                 t = time.perf_counter()
-                engine.run_native(chunk)
+                with stop.critical():
+                    engine.run_native(chunk)
+                    n = len(engine)
+                    rd.append(engine.csv_rows_range(written, n))
+                    written = n
                 dt = time.perf_counter() - t
                 chunk = int(max(64, min(1 << 20, chunk * (0.2 / dt if dt > 0 else 2))))
-                n = len(engine)
-                rd.append(engine.csv_rows_range(written, n))
-                written = n
             else:
                 cands = engine.ask(batch)
                 if not cands:
                     break
                 ids, rows, errors = [], [], []
                 for cid, core, _parent, _it in cands:
-                    values, err = scorer(engine, cid, core)
+                    values, err = score(cid, core)
                     ids.append(cid)
                     rows.append(values)
                     errors.append(err)
-                engine.tell(ids, rows, errors)
-                rd.append(engine.csv_rows(ids))
+                with stop.critical():
+                    engine.tell(ids, rows, errors)
+                    rd.append(engine.csv_rows(ids))
             refresh()
             block = engine.iteration // cfg.checkpoint_every
             now = time.perf_counter()
@@ -649,27 +812,25 @@ def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float,
             # checkpoint_seconds.
             if (block != last_ckpt_block and now - last_ckpt_time >= 20 * ckpt_cost) or \
                     now - last_ckpt_time >= checkpoint_seconds:
-                _checkpoint(engine, rd, elapsed())
+                with stop.critical():
+                    _checkpoint(engine, rd, elapsed())
                 ckpt_cost = time.perf_counter() - now
                 last_ckpt_block, last_ckpt_time = block, time.perf_counter()
                 rd.log(f"checkpoint at iteration {engine.iteration} ({len(engine)} candidates)")
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as e:
+        stop.stopping()
         refresh(force=True)
         bar.close()
         _checkpoint(engine, rd, elapsed())
-        rd.log(f"interrupted at iteration {engine.iteration}; checkpoint written")
-        rd.close()
+        rd.log(f"interrupted ({getattr(e, 'signame', 'KeyboardInterrupt')}) at iteration {engine.iteration}; "
+               f"checkpoint written")
         raise
-    finally:
-        if not interrupted:
-            bar.close()
+    bar.close()
     refresh(force=True)
     if engine.best() is not None:
         rd.curve.append([engine.iteration, engine.best_value()])
     _checkpoint(engine, rd, elapsed())
-    rd.close()
-    run = Run(engine, cfg, rd.out, elapsed(), interrupted)
+    run = Run(engine, cfg, rd.out, elapsed())
     _write_best(run, rd)
     _plot(rd, cfg)
     c = engine.counters()
@@ -688,5 +849,5 @@ def load_run(out: Union[str, os.PathLike]) -> Run:
     return Run(engine, cfg, out, float(meta.get("elapsed", 0.0)))
 
 
-__all__ = ["search", "load_run", "Run", "History", "HistoryEntry", "SearchConfig", "ProxyScorer", "score_columns",
-           "NATIVE"]
+__all__ = ["search", "load_run", "Run", "RunExists", "History", "HistoryEntry", "SearchConfig", "ProxyScorer",
+           "score_columns", "NATIVE"]

@@ -50,6 +50,27 @@ def install_mac_hooks(model: nn.Module, linear_bias: bool = False):
     return total, handles
 
 
+def install_stride_check(model: nn.Module):
+    """Forward pre-hooks raising ValueError when a strided layer (conv or pool) meets a feature
+    map smaller than its stride: the rule the C++ counters apply to structure strings."""
+
+    def hook_for(name: str):
+        def check(mod, inp) -> None:
+            stride = mod.stride if isinstance(mod.stride, (tuple, list)) else (mod.stride, mod.stride)
+            h, w = inp[0].shape[-2:]
+            for size, s in ((h, stride[0]), (w, stride[1])):
+                if s > 1 and size < s:
+                    raise ValueError(f"{name or 'input'} ({type(mod).__name__}): stride {s} at input resolution "
+                                     f"{size} shrinks the feature map below 1 pixel")
+        return check
+
+    handles = []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            handles.append(m.register_forward_pre_hook(hook_for(name)))
+    return handles
+
+
 def count_macs(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -63,11 +84,14 @@ def count_macs(
         input_shape: ``(C, H, W)`` of one sample (a leading batch dimension is not allowed).
         linear_bias: also charge ``out_features`` for each Linear with a bias (the NAS-Bench-201
             table's convention).
+
+    Raises ValueError when a strided layer meets a map smaller than its stride.
     """
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape must be (C, H, W) of positive sizes, got {tuple(input_shape)}")
     total, handles = install_mac_hooks(model, linear_bias)
+    handles += install_stride_check(model)
     was_training = model.training
     try:
         param = next(model.parameters(), None)

@@ -448,21 +448,21 @@ def synflow(ctx: ProxyContext) -> ProxyResult:
     return synflow_score(prepare(ctx), (ctx.in_channels, ctx.resolution, ctx.resolution))
 
 
-@register_proxy("jacob_cov", description="−Σ[ln(λ+1e-5)+1/(λ+1e-5)] of corrcoef(J) (higher is better)")
+@register_proxy("jacob_cov", min_batch_size=2, description="−Σ[ln(λ+1e-5)+1/(λ+1e-5)] of corrcoef(J) (higher is better)")
 def jacob_cov(ctx: ProxyContext) -> ProxyResult:
     model = prepare(ctx)
     x, _ = batch(ctx)
     return jacob_cov_score(model, x)
 
 
-@register_proxy("naswot", description="ln det of the ReLU-code Hamming kernel (higher is better)")
+@register_proxy("naswot", min_batch_size=2, description="ln det of the ReLU-code Hamming kernel (higher is better)")
 def naswot(ctx: ProxyContext) -> ProxyResult:
     model = prepare(ctx)
     x, _ = batch(ctx)
     return naswot_score(model, x)
 
 
-@register_proxy("ntk_cond", description="−λmax/λmin of the NTK (higher is better)")
+@register_proxy("ntk_cond", min_batch_size=2, description="−λmax/λmin of the NTK (higher is better)")
 def ntk_cond(ctx: ProxyContext) -> ProxyResult:
     model = prepare(ctx)
     x, _ = batch(ctx)

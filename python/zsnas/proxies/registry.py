@@ -13,9 +13,13 @@ resolution, with which seed. Users extend zsnas with their own proxy in a few li
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
 import math
+import os
+import sys
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -48,6 +52,7 @@ class ProxyContext:
     in_channels: int = 3
     flops: Optional[float] = None  # conv+linear MACs at `resolution`, when known
     params: Optional[int] = None  # exact parameter count, when known
+    progress: Optional[Callable[[int], None]] = None  # proxies with repeats call it with each one done
 
     def generator(self, salt: int = 0) -> torch.Generator:
         """A generator on ctx.device seeded from (seed, salt): proxies never touch the global RNG."""
@@ -66,21 +71,62 @@ class ProxySpec:
     fn: Callable[[ProxyContext], "ProxyResult | float"]
     needs_residual: bool = True  # informational: which variant the proxy builds by default
     description: str = ""
+    min_batch_size: int = 1  # proxies over sample pairs (kernels, correlations) are meaningless on one
+
+    def check(self, batch_size: int) -> None:
+        """ValueError when the proxy cannot mean anything at this batch size."""
+        if int(batch_size) < self.min_batch_size:
+            raise ValueError(f"proxy {self.name!r} needs batch_size >= {self.min_batch_size} (it compares samples "
+                             f"with each other; on {batch_size} its value is a constant), got {batch_size}")
 
 
 _REGISTRY: Dict[str, ProxySpec] = {}
 
 
-def register_proxy(name: str, *, description: str = "", needs_residual: bool = True):
+def register_proxy(name: str, *, description: str = "", needs_residual: bool = True, min_batch_size: int = 1):
     """Decorator registering `fn(ctx) -> ProxyResult | float` under `name`."""
 
     def deco(fn):
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"proxy {name!r} is already registered")
-        _REGISTRY[name] = ProxySpec(name, fn, needs_residual, description or (fn.__doc__ or "").strip())
+        _REGISTRY[name] = ProxySpec(name, fn, needs_residual, description or (fn.__doc__ or "").strip(),
+                                    int(min_batch_size))
         return fn
 
     return deco
+
+
+def import_modules(specs: Sequence[str]) -> List[str]:
+    """Import the user's proxy modules (a dotted module name, or a path to a .py file) so that
+    their register_proxy decorators run; returns the specs as workers must import them (file
+    paths made absolute). ValueError naming the module when one does not import."""
+    done = []
+    for spec in specs:
+        spec = str(spec).strip()
+        if not spec:
+            continue
+        try:
+            if spec.endswith(".py") or os.sep in spec:
+                path = os.path.abspath(spec)
+                if not os.path.isfile(path):
+                    raise FileNotFoundError(f"no such file {path}")
+                name = "zsnas_user_" + os.path.splitext(os.path.basename(path))[0]
+                if name not in sys.modules:
+                    loader_spec = importlib.util.spec_from_file_location(name, path)
+                    module = importlib.util.module_from_spec(loader_spec)
+                    sys.modules[name] = module
+                    try:
+                        loader_spec.loader.exec_module(module)
+                    except BaseException:
+                        del sys.modules[name]
+                        raise
+                spec = path
+            else:
+                importlib.import_module(spec)
+        except Exception as e:  # noqa: BLE001 -- any failure of the user's module is named
+            raise ValueError(f"cannot import proxy module {spec!r}: {type(e).__name__}: {e}") from e
+        done.append(spec)
+    return done
 
 
 def get_proxy(name: str) -> ProxySpec:
@@ -99,6 +145,7 @@ def run_proxy(name: str, ctx: ProxyContext) -> ProxyResult:
     import time
 
     spec = get_proxy(name)
+    spec.check(ctx.batch_size)
     t0 = time.perf_counter()
     out = spec.fn(ctx)
     dt = time.perf_counter() - t0

@@ -345,6 +345,7 @@ def zen_score(
     dtype: torch.dtype = torch.float32,
     channels_last: Optional[bool] = None,
     copy_model: bool = True,
+    progress: Optional[Callable[[int], None]] = None,
 ) -> ProxyResult:
     """Zen-score of one network (REFERENCE.md §3).
 
@@ -362,6 +363,7 @@ def zen_score(
         inputs: explicit ``[(x, eps), ...]`` per repeat instead of drawing them.
         dtype: float32 (the method) or float64 (for reference checks).
         channels_last: run in channels_last memory format; default: on CPU only.
+        progress: called with 1 after each repeat (a progress display for long scoring).
 
     Returns a ProxyResult with ``value`` = mean score and sub-scores ``delta_log``,
     ``bn_log_sum`` (means over repeats), ``std``, ``repeat_<k>`` and ``bn_layers``.
@@ -436,6 +438,8 @@ def zen_score(
                 delta_logs.append(delta_log)
                 bn_sums.append(bn_sum)
                 scores.append(delta_log + bn_sum)
+                if progress is not None:
+                    progress(1)
     finally:
         recorder.remove()
 
@@ -469,4 +473,5 @@ def zen_proxy(ctx: ProxyContext) -> ProxyResult:
         device=ctx.device,
         generator=ctx.generator(salt=0x2E4),
         in_channels=ctx.in_channels,
+        progress=ctx.progress,
     )

@@ -52,7 +52,7 @@ name, an unknown field or a bad range raises ValueError naming it.
 from __future__ import annotations
 
 from .. import _core
-from .budget import Budget, BudgetError, make_budget
+from .budget import PAPER_BUDGETS, Budget, BudgetError, make_budget, paper_budget
 from .space import Rng, SearchSpace, as_rng
 
 SPACES: dict[str, SearchSpace] = {
@@ -83,4 +83,4 @@ def register_space(space: SearchSpace, overwrite: bool = False) -> SearchSpace:
     return space
 
 
-__all__ = ["SPACES", "Budget", "BudgetError", "Rng", "SearchSpace", "as_rng", "get_space", "make_budget", "register_space"]
+__all__ = ["SPACES", "PAPER_BUDGETS", "paper_budget", "Budget", "BudgetError", "Rng", "SearchSpace", "as_rng", "get_space", "make_budget", "register_space"]

@@ -54,8 +54,20 @@ class SearchSpace:
 
     @classmethod
     def from_json(cls, path: Union[str, os.PathLike]) -> "SearchSpace":
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+        """A space from a JSON file; ValueError naming the file and what is wrong with it."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except OSError as e:
+            raise ValueError(f"space file {path}: {e.strerror}") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"space file {path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+        if not isinstance(d, Mapping):
+            raise ValueError(f"space file {path} must hold a JSON object, not {type(d).__name__}")
+        try:
+            return cls.from_dict(d)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"space file {path}: {e}") from None
 
     def to_dict(self) -> dict:
         return self._spec.to_dict()

@@ -1,0 +1,92 @@
+"""What every `zsnas` command shares: one-line errors and honest exit codes, number options,
+--import, and the device option.
+
+Exit codes: 0 done; 1 an error, or a run that produced nothing (no candidate fitted, every
+candidate failed); 2 a usage error (click); 128 + signal when stopped by one (130 Ctrl-C,
+143 SIGTERM) after writing what it had. No traceback reaches the user unless ZSNAS_DEBUG=1.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import click
+
+from . import defaults
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text
+
+
+class ZsnasGroup(click.Group):
+    """A click group whose commands' errors become one message and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt as e:
+            from .interrupts import exit_code, signal_name
+
+            click.echo(f"\nstopped by {signal_name(e)}", err=True)
+            sys.exit(exit_code(e))
+        except (ValueError, OSError, LookupError) as e:
+            if os.environ.get("ZSNAS_DEBUG"):
+                raise
+            raise click.ClickException(_one_line(e)) from None
+        except Exception as e:  # noqa: BLE001 -- a bug: still one line, with how to see more
+            if os.environ.get("ZSNAS_DEBUG"):
+                raise
+            raise click.ClickException(f"internal error: {type(e).__name__}: {_one_line(e)} "
+                                       f"(rerun with ZSNAS_DEBUG=1 for the traceback, and please report it)") from None
+
+
+class Limit(click.ParamType):
+    """A budget limit: a non-negative number such as 1e6 or 400e6 (whole numbers stay int); inf = none."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return value
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number (write e.g. 1e6 or 400e6)", param, ctx)
+        if math.isnan(v) or v < 0:
+            self.fail(f"{value!r} must be a number >= 0", param, ctx)
+        if math.isinf(v):
+            return None
+        return int(v) if v == int(v) else v
+
+
+LIMIT = Limit()
+
+
+def positive(min_value: int = 1):
+    return click.IntRange(min=min_value)
+
+
+def import_option(f):
+    """--import MODULE (repeatable): the user's proxy modules, a dotted name or a .py file."""
+    return click.option("--import", "imports", multiple=True, metavar="MODULE",
+                        help="Import MODULE (a dotted name or a .py file) first, to register your own proxies; "
+                             "repeatable. Worker processes import it too.")(f)
+
+
+def device_option(f):
+    return click.option("--device", default=None, metavar="DEVICE",
+                        help=f"auto (cuda when available, else cpu), cpu, cuda or cuda:N [default: {defaults.DEVICE}].")(f)
+
+
+def load_imports(imports) -> list:
+    from .proxies.registry import import_modules
+
+    return import_modules(list(imports)) if imports else []
+
+
+__all__ = ["ZsnasGroup", "LIMIT", "positive", "import_option", "device_option", "load_imports"]
