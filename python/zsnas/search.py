@@ -144,7 +144,9 @@ def _budget_dict(budget: Any, latency_table: Optional[str], space_name: Optional
             if k in fields:
                 raise ValueError(f"search() budget: {k!r} is not a limit here (resolution / num_classes are "
                                  f"search settings; latency limits use latency_ms with a latency_table)")
+        latency_ms = fields.pop("max_latency_ms", None)  # the engine checks it against the table
         b = make_budget(fields)
+        b.max_latency_ms = -1.0 if latency_ms is None or latency_ms == math.inf else float(latency_ms)
     out = {"max_params": b.max_params, "max_flops": b.max_flops, "max_layers": b.max_layers,
            "max_latency_ms": float(b.max_latency_ms)}
     if out["max_latency_ms"] >= 0 and not latency_table:
