@@ -330,7 +330,8 @@ void LatencyTable::throw_missing(const Block& b, int block_index, int resolution
       os << (i ? "," : "") << " " << conditions_[i].first << "/" << conditions_[i].second;
   }
   if (condition_id(key.precision, key.device) < 0) os << " (none for " << key.precision << "/" << key.device << ")";
-  os << "; measure the missing blocks into the table (zsnas lut) or relax the latency budget.";
+  os << "; add the missing blocks' measurements to the table (LatencyTable.set(block, resolution, batch, "
+        "precision, device, ms) then save(); no measuring command ships yet) or relax the latency budget.";
   throw LatencyTableError(os.str());
 }
 

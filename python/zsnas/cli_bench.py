@@ -7,39 +7,52 @@ The lead attaches ``bench`` to the ``zsnas`` click group; it also runs on its ow
 from __future__ import annotations
 
 import json
+import sys
 
 import click
+
+from . import defaults
+from .cli_common import device_option, import_option, positive
 
 
 @click.command("bench")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
-@click.option("--proxies", default="synflow,jacob_cov,params", show_default=True,
+@click.option("--proxies", default=",".join(defaults.BENCH_PROXIES), show_default=True,
               help="Comma-separated registered proxy names.")
 @click.option("--aggregate", multiple=True,
               help="Rank-aggregate proxies joined by '+', reported as an extra proxy (repeatable), "
                    "e.g. az_expressivity+az_progressivity+az_trainability+flops.")
-@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes (1 = in process).")
-@click.option("--threads", default=1, show_default=True, type=int, help="Torch threads per worker.")
-@click.option("--out", default="runs/bench", show_default=True, type=click.Path(file_okay=False),
+@click.option("--workers", default=defaults.BENCH_WORKERS, show_default=True, type=positive(),
+              help="Worker processes (1 = in process).")
+@click.option("--threads", default=defaults.BENCH_THREADS, show_default=True, type=positive(),
+              help="Torch threads per worker.")
+@click.option("--out", default=defaults.BENCH_OUT, show_default=True, type=click.Path(file_okay=False),
               help="Run directory (scores.jsonl, table.csv, results.json, plots/).")
-@click.option("--limit", default=None, type=int, help="Score only the first N rows.")
+@click.option("--limit", default=None, type=positive(), help="Score only the first N rows.")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Keep the scores already in OUT and score only what is missing.")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--batch-size", default=64, show_default=True, type=int)
-@click.option("--resolution", default=32, show_default=True, type=int)
-@click.option("--num-classes", default=10, show_default=True, type=int)
+@device_option
+@click.option("--seed", default=defaults.SEED, show_default=True, type=positive(0))
+@click.option("--batch-size", default=defaults.BENCH_BATCH_SIZE, show_default=True, type=positive())
+@click.option("--resolution", default=defaults.BENCH_RESOLUTION, show_default=True, type=positive())
+@click.option("--num-classes", default=defaults.BENCH_NUM_CLASSES, show_default=True, type=positive())
 @click.option("--arch-column", default=None, help="Architecture column (default: detected).")
 @click.option("--acc-column", default=None, help="Accuracy column (default: first name containing 'acc').")
 @click.option("--budgets", default=None,
               help="mBR FLOPs budgets: comma-separated values, or an integer M for M quantiles (default 10).")
+@import_option
 @click.option("--no-plots", is_flag=True, help="Skip the scatter plots.")
+@click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 def bench(data, proxies, aggregate, workers, threads, out, limit, resume, device, seed, batch_size,
-          resolution, num_classes, arch_column, acc_column, budgets, no_plots, as_json):
-    """Benchmark proxies on DATA.csv (an architecture column plus an accuracy column)."""
+          resolution, num_classes, arch_column, acc_column, budgets, imports, no_plots, no_progress, as_json):
+    """Benchmark proxies on DATA.csv (an architecture column plus an accuracy column).
+
+    Ctrl-C / SIGTERM stop it (exit 130 / 143) with every finished row saved; the same command
+    continues where it stopped.
+    """
     from . import evaluate as ev
+    from .interrupts import exit_code, signal_name
 
     budget_list = None
     if budgets:
@@ -60,16 +73,21 @@ def bench(data, proxies, aggregate, workers, threads, out, limit, resume, device
             data, proxies, aggregate=list(aggregate) or None, out=out, workers=workers, resume=resume,
             limit=limit, device=device, seed=seed, batch_size=batch_size, resolution=resolution,
             num_classes=num_classes, arch_column=arch_column, acc_column=acc_column, budgets=budget_list,
-            threads=threads, plots=not no_plots, progress=not as_json,
+            threads=threads, plots=not no_plots, progress=not (as_json or no_progress), extra_imports=imports,
         )
-    except ValueError as e:
-        raise click.ClickException(str(e)) from e
+    except KeyboardInterrupt as e:
+        click.echo(f"\nstopped by {signal_name(e)}: every finished row is in {out}/scores.jsonl; "
+                   f"the same command continues", err=True)
+        sys.exit(exit_code(e))
     results.pop("table", None)
     if as_json:
         click.echo(json.dumps(ev._sanitize(results), indent=1))
     else:
         click.echo(f"{results['n_rows']} architectures from {data}; results in {out}/results.json")
         click.echo(ev.format_table(results))
+    if results["missing_accuracy"]:
+        click.echo(f"warning: {len(results['missing_accuracy'])} rows of {data} have no accuracy (blank or NaN) "
+                   f"and are left out of every correlation", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ import sys
 import click
 
 from . import defaults
+from .errors import ProxyFailed
 
 
 def _one_line(e: BaseException) -> str:
@@ -29,12 +30,15 @@ class ZsnasGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # `zsnas ... | head`: the reader left; nothing to report
+            sys.stderr.close()
+            sys.exit(1)
         except KeyboardInterrupt as e:
             from .interrupts import exit_code, signal_name
 
             click.echo(f"\nstopped by {signal_name(e)}", err=True)
             sys.exit(exit_code(e))
-        except (ValueError, OSError, LookupError) as e:
+        except (ValueError, OSError, LookupError, ProxyFailed) as e:
             if os.environ.get("ZSNAS_DEBUG"):
                 raise
             raise click.ClickException(_one_line(e)) from None

@@ -15,17 +15,16 @@ import math
 import multiprocessing as mp
 import os
 import re
-import warnings
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from scipy import stats
 
+from . import defaults
+from .rundir import RunLock, write_atomic
+
 TOP_FRACTIONS = (0.05, 0.20)
 DEFAULT_BUDGETS = 10  # mBR: this many FLOPs budgets at evenly spaced quantiles
-
-# Proxy modules imported in every worker so their proxies are registered there.
-PROXY_MODULES = ("zsnas.proxies.classic", "zsnas.proxies.zen", "zsnas.proxies.az")
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,13 +91,14 @@ def mean_best_rank(scores, accuracies, flops, budgets: Optional[Sequence[float]]
 def correlations(scores, accuracies, flops=None, budgets=None) -> dict:
     """Rank correlations of one proxy's ``scores`` (higher-is-better) with ``accuracies``.
 
-    Returns ``{"n", "kendall", "spearman", "kendall_top5", "kendall_top20", "mbr"}``:
-    Kendall τ-b and Spearman ρ (scipy) over the candidates whose score and accuracy are not
-    missing (None/NaN; ±inf scores are kept -- they rank last/first); ``kendall_topP`` = τ over
-    the ceil(P·n) most accurate of those (ties in accuracy broken by order); ``mbr`` =
-    :func:`mean_best_rank` over ``budgets`` (default :func:`default_budgets`, 10 quantiles),
-    None without ``flops``. An undefined correlation (fewer than 2 candidates, a constant
-    column) is None.
+    Returns ``{"n", "kendall", "spearman", "kendall_top5", "n_top5", "kendall_top20", "n_top20",
+    "mbr"}``: Kendall τ-b and Spearman ρ (scipy) over the candidates whose score and accuracy are
+    not missing (None/NaN; ±inf scores are kept -- they rank last/first); ``kendall_topP`` = τ
+    over the ``n_topP`` = ceil(P·n) most accurate of those (ties in accuracy broken by order),
+    None when that is fewer than ``defaults.MIN_TOP_NETWORKS`` (10) networks (τ over two is
+    always ±1); ``mbr`` = :func:`mean_best_rank` over ``budgets`` (default
+    :func:`default_budgets`, 10 quantiles), None without ``flops``. An undefined correlation
+    (fewer than 2 candidates, a constant column) is None.
     """
     s, a = _as_array(scores), _as_array(accuracies)
     if len(s) != len(a):
@@ -117,7 +117,9 @@ def correlations(scores, accuracies, flops=None, budgets=None) -> dict:
     order = np.argsort(-ak, kind="stable")
     for frac in TOP_FRACTIONS:
         top = order[: int(math.ceil(frac * n))]
-        out[f"kendall_top{int(round(frac * 100))}"] = tau(sk[top], ak[top])
+        pct = int(round(frac * 100))
+        out[f"kendall_top{pct}"] = tau(sk[top], ak[top]) if len(top) >= defaults.MIN_TOP_NETWORKS else None
+        out[f"n_top{pct}"] = int(len(top))
     out["mbr"] = None
     if flops is not None:
         out["mbr"] = _clean(mean_best_rank(s, a, flops, budgets))
@@ -198,7 +200,8 @@ def read_table(csv_path: str, arch_column: Optional[str] = None, acc_column: Opt
     Columns are found by name unless given: arch = arch_str/arch/structure/... ; accuracy = the
     first name containing "acc"; id = index/id (else the row number); params / FLOPs = the first
     name containing "param" / "flops" (a ``_m`` suffix means millions). ``limit`` keeps the
-    first rows only.
+    first rows only. A blank or NaN accuracy becomes None (reported by :func:`evaluate` as
+    ``missing_accuracy``, left out of every correlation).
     """
     with open(csv_path, newline="") as fh:
         reader = csv.DictReader(fh)
@@ -217,9 +220,14 @@ def read_table(csv_path: str, arch_column: Optional[str] = None, acc_column: Opt
                 raise ValueError(f"{csv_path}: duplicate id {key!r} in column {id_c!r}")
             seen.add(key)
             acc = r.get(acc_c)
+            try:
+                acc = float(acc) if acc not in (None, "") else None
+            except ValueError:
+                raise ValueError(f"{csv_path}: row {i + 2}, column {acc_c!r}: {acc!r} is not a number") from None
+            if acc is not None and math.isnan(acc):
+                acc = None
             params = _scaled(r, par_c)
-            rows.append({"key": key, "arch": r[arch_c].strip(),
-                         "accuracy": float(acc) if acc not in (None, "") else None,
+            rows.append({"key": key, "arch": r[arch_c].strip(), "accuracy": acc,
                          "params": int(round(params)) if params is not None else None,
                          "flops": _scaled(r, flo_c)})
     if not rows:
@@ -253,25 +261,14 @@ class _Builder:
         return self.builder(self.arch, num_classes=self.num_classes, residual=residual)
 
 
-def _import_proxy_modules(extra: Sequence[str] = ()) -> None:
-    import importlib
-
-    for name in PROXY_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass  # a proxy family not written / not installed: its names stay unknown
-        except Exception as e:  # noqa: BLE001 -- one broken family must not stop the others
-            warnings.warn(f"zsnas.evaluate: could not import {name}: {type(e).__name__}: {e}")
-    for name in extra:
-        importlib.import_module(name)  # the user's own proxies must import
-
-
 def _worker_init(threads: int, extra_imports: Sequence[str]) -> None:
     import torch
 
+    from . import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
+    from .proxies.registry import import_modules
+
     torch.set_num_threads(threads)
-    _import_proxy_modules(extra_imports)
+    import_modules(extra_imports)
 
 
 def score_row(task: dict) -> dict:
@@ -389,15 +386,6 @@ def _append_line(fh, record: dict) -> None:
     os.fsync(fh.fileno())
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 # --------------------------------------------------------------------------------------------
 # plots
 # --------------------------------------------------------------------------------------------
@@ -449,25 +437,25 @@ def _settings(seed, batch_size, resolution, num_classes, use_table_counts) -> di
 
 def evaluate(
     csv_path: str,
-    proxies: Union[str, Sequence[str]],
+    proxies: Union[str, Sequence[str]] = defaults.BENCH_PROXIES,
     aggregate=None,
-    out: str = "runs/bench",
-    workers: int = 1,
+    out: str = defaults.BENCH_OUT,
+    workers: int = defaults.BENCH_WORKERS,
     resume: bool = True,
     limit: Optional[int] = None,
-    device: str = "cpu",
-    seed: int = 0,
+    device: Optional[str] = defaults.DEVICE,
+    seed: int = defaults.SEED,
     *,
-    batch_size: int = 64,
-    resolution: int = 32,
-    num_classes: int = 10,
+    batch_size: int = defaults.BENCH_BATCH_SIZE,
+    resolution: int = defaults.BENCH_RESOLUTION,
+    num_classes: int = defaults.BENCH_NUM_CLASSES,
     arch_column: Optional[str] = None,
     acc_column: Optional[str] = None,
     budgets: Optional[Sequence[float]] = None,
     use_table_counts: bool = True,
     builder: Callable = build_network,
     extra_imports: Sequence[str] = (),
-    threads: int = 1,
+    threads: int = defaults.BENCH_THREADS,
     plots: bool = True,
     progress: bool = True,
 ) -> dict:
@@ -479,102 +467,138 @@ def evaluate(
         aggregate: rank aggregations reported as extra proxies: "a+b+c" or a list of them; their
             members are scored too.
         out: run directory: ``config.json``, ``scores.jsonl`` (one JSON line per architecture,
-            appended and fsynced as each finishes), ``table.csv``, ``results.json``, ``plots/``.
-        workers: worker processes (forkserver, each with ``threads`` torch threads); <= 1
-            scores in this process.
+            appended and fsynced as each finishes), ``table.csv``, ``results.json``, ``plots/``;
+            locked while this runs (a second run on it refuses, naming the pid).
+        workers: worker processes (forkserver, each with ``threads`` torch threads); 1 scores
+            in this process. With workers > 1, a script must call evaluate() under
+            ``if __name__ == "__main__":`` (the workers re-import it); a worker that dies stops
+            the run with a message, keeping every score already written.
         resume: keep what ``scores.jsonl`` already holds and score only the missing
             (architecture, proxy) pairs; False starts the file afresh. A proxy that failed on an
             architecture counts as done (its error is kept).
         limit: score only the first ``limit`` rows.
+        device: "auto" (cuda when available), "cpu", "cuda", ...
         use_table_counts: give the table's params / FLOPs columns to the proxies (ctx.params /
             ctx.flops) instead of counting; they also set the mBR budgets.
         builder: ``builder(arch, num_classes=, residual=)`` -> nn.Module; must be picklable
             (module level) when workers > 1.
-        extra_imports: modules the workers import so that user proxies are registered there.
+        extra_imports: modules (dotted names or .py files) defining user proxies; imported here
+            and in every worker.
 
     Returns the results dict also written to ``results.json``: per proxy the correlations, the
-    number of failures and degenerate values and the mean seconds per architecture; plus
-    ``table`` (one dict per row: key, arch, accuracy, and every proxy's value or None).
+    number of failures and degenerate values and the mean seconds per architecture;
+    ``missing_accuracy`` (the ids whose accuracy is blank or NaN, left out of every
+    correlation); plus ``table`` (one dict per row: key, arch, accuracy, and every proxy's value
+    or None). Ctrl-C / SIGTERM raise KeyboardInterrupt after the rows scored so far are saved.
     """
-    from .proxies.registry import get_proxy
+    from . import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
+    from .devices import resolve_device
+    from .proxies.registry import get_proxy, import_modules
 
     names = [p.strip() for p in (proxies.split(",") if isinstance(proxies, str) else proxies) if p.strip()]
     aggs = _parse_aggregates(aggregate)
     needed = list(dict.fromkeys(names + [m for _, ms in aggs for m in ms]))
     if not needed:
         raise ValueError("evaluate: no proxy given")
-    _import_proxy_modules(extra_imports)
+    for label, v in (("workers", workers), ("threads", threads), ("batch_size", batch_size),
+                     ("resolution", resolution), ("num_classes", num_classes)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"evaluate: {label} must be a whole number >= 1, got {v!r}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"evaluate: limit must be >= 1, got {limit}")
+    extra_imports = import_modules(extra_imports)
     for n in needed:
-        if _family(n)[0] is None:
-            get_proxy(n)  # unknown names fail here, before any work
+        fam = _family(n)[0]
+        get_proxy(fam or n).check(batch_size)  # unknown names fail here, before any work
+    device = resolve_device(device)
 
     rows = read_table(csv_path, arch_column, acc_column, limit)
     settings = _settings(seed, batch_size, resolution, num_classes, use_table_counts)
-    os.makedirs(out, exist_ok=True)
-    cfg_path, scores_path = os.path.join(out, "config.json"), os.path.join(out, "scores.jsonl")
-    if resume and os.path.exists(cfg_path) and os.path.exists(scores_path):
-        with open(cfg_path) as fh:
-            old = json.load(fh).get("settings", {})
-        if old != settings:
-            raise ValueError(f"{out} holds scores made with settings {old}, not {settings}: "
-                             "use another out directory or resume=False")
-    else:
-        resume = False
-    if not resume and os.path.exists(scores_path):
-        os.remove(scores_path)
-    _write_atomic(cfg_path, json.dumps({"csv": os.path.abspath(csv_path), "proxies": names,
-                                        "aggregate": [n for n, _ in aggs], "settings": settings,
-                                        "device": str(device)}, indent=1))
-    done = _load_scores(scores_path)
+    with RunLock(out):
+        cfg_path, scores_path = os.path.join(out, "config.json"), os.path.join(out, "scores.jsonl")
+        if resume and os.path.exists(cfg_path) and os.path.exists(scores_path):
+            with open(cfg_path) as fh:
+                old = json.load(fh).get("settings", {})
+            if old != settings:
+                raise ValueError(f"{out} holds scores made with settings {old}, not {settings}: "
+                                 "use another out directory or resume=False")
+        else:
+            resume = False
+        if not resume and os.path.exists(scores_path):
+            os.remove(scores_path)
+        write_atomic(cfg_path, json.dumps({"csv": os.path.abspath(csv_path), "proxies": names,
+                                           "aggregate": [n for n, _ in aggs], "settings": settings,
+                                           "device": str(device)}, indent=1))
+        done = _load_scores(scores_path)
 
-    run_settings = dict(settings, device=str(device), builder=builder)
-    tasks = []
-    for r in rows:
-        have = done.get(r["key"])
-        if have is not None and have["arch"] != r["arch"]:
-            raise ValueError(f"{scores_path}: id {r['key']!r} holds {have['arch']!r} but the CSV has {r['arch']!r}")
-        missing = [n for n in needed if have is None or (n not in have["values"] and n not in have["errors"])]
-        if missing:
-            tasks.append({"row": r, "proxies": missing, "settings": run_settings})
+        run_settings = dict(settings, device=str(device), builder=builder)
+        tasks = []
+        for r in rows:
+            have = done.get(r["key"])
+            if have is not None and have["arch"] != r["arch"]:
+                raise ValueError(f"{scores_path}: id {r['key']!r} holds {have['arch']!r} but the CSV has {r['arch']!r}")
+            missing = [n for n in needed if have is None or (n not in have["values"] and n not in have["errors"])]
+            if missing:
+                tasks.append({"row": r, "proxies": missing, "settings": run_settings})
 
-    _run_tasks(tasks, scores_path, done, workers, threads, extra_imports, progress)
-    return _summarise(rows, done, names, aggs, out, budgets, plots, settings)
+        _run_tasks(tasks, scores_path, done, workers, threads, extra_imports, progress)
+        return _summarise(rows, done, names, aggs, out, budgets, plots, settings)
+
+
+class WorkerDied(ChildProcessError):
+    """A worker process of evaluate() ended abruptly."""
 
 
 def _run_tasks(tasks, scores_path, done, workers, threads, extra_imports, progress) -> None:
-    from tqdm import tqdm
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .interrupts import StopSignals
+    from .progress import progress_bar
 
     if not tasks:
         return
-    bar = tqdm(total=len(tasks), desc="scoring", unit="arch", disable=not progress, dynamic_ncols=True)
-    with open(scores_path, "a") as fh:
+    bar = progress_bar(len(tasks), "scoring", unit="arch", enabled=progress)
+    with open(scores_path, "a") as fh, StopSignals() as stop:
         def record(res):
-            _append_line(fh, res)
-            cur = done.setdefault(res["key"], {"key": res["key"], "arch": res["arch"], "values": {},
-                                               "degenerate": {}, "seconds": {}, "errors": {}})
-            for k in ("values", "degenerate", "seconds", "errors"):
-                cur[k].update(res[k])
+            with stop.critical():
+                _append_line(fh, res)
+                cur = done.setdefault(res["key"], {"key": res["key"], "arch": res["arch"], "values": {},
+                                                   "degenerate": {}, "seconds": {}, "errors": {}})
+                for k in ("values", "degenerate", "seconds", "errors"):
+                    cur[k].update(res[k])
             if res["errors"]:
                 bar.set_postfix_str(f"failed: {res['key']} {next(iter(res['errors']))}", refresh=False)
             bar.update(1)
 
-        if workers <= 1:
-            import torch
+        try:
+            if workers <= 1:
+                import torch
 
-            before = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
-                for t in tasks:
-                    record(score_row(t))
-            finally:
-                torch.set_num_threads(before)
-        else:
-            method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-            ctx = mp.get_context(method)
-            with ctx.Pool(workers, initializer=_worker_init, initargs=(threads, tuple(extra_imports))) as pool:
-                for res in pool.imap_unordered(score_row, tasks, chunksize=1):
-                    record(res)
-    bar.close()
+                before = torch.get_num_threads()
+                torch.set_num_threads(threads)
+                try:
+                    for t in tasks:
+                        record(score_row(t))
+                finally:
+                    torch.set_num_threads(before)
+            else:
+                method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+                with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_worker_init,
+                                         initargs=(threads, tuple(extra_imports))) as pool:
+                    try:
+                        for fut in as_completed([pool.submit(score_row, t) for t in tasks]):
+                            record(fut.result())
+                    except BaseException:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise
+        except BrokenProcessPool as e:
+            raise WorkerDied(
+                f"a worker process died ({e}); {len(done)} architectures are saved in {scores_path}. If you call "
+                f"zsnas.evaluate(..., workers>1) from a script, put the call under `if __name__ == \"__main__\":` "
+                f"(the workers re-import the script); else rerun to continue where it stopped") from None
+        finally:
+            bar.close()
 
 
 def _summarise(rows, done, names, aggs, out, budgets, plots, settings) -> dict:
@@ -595,7 +619,8 @@ def _summarise(rows, done, names, aggs, out, budgets, plots, settings) -> dict:
         flops = columns.get("flops")
     reported = names + [n for n, _ in aggs]
 
-    results = {"settings": settings, "n_rows": len(rows), "proxies": {}}
+    results = {"settings": settings, "n_rows": len(rows), "proxies": {},
+               "missing_accuracy": [r["key"] for r in rows if r["accuracy"] is None]}
     if plots:
         os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     for n in reported:
@@ -622,7 +647,7 @@ def _summarise(rows, done, names, aggs, out, budgets, plots, settings) -> dict:
         for t in table:
             w.writerow({k: ("" if v is None else v) for k, v in t.items()})
     os.replace(os.path.join(out, "table.csv.tmp"), os.path.join(out, "table.csv"))
-    _write_atomic(os.path.join(out, "results.json"), json.dumps(_sanitize(results), indent=1, allow_nan=False))
+    write_atomic(os.path.join(out, "results.json"), json.dumps(_sanitize(results), indent=1, allow_nan=False))
     results["table"] = table
     return results
 
@@ -654,6 +679,17 @@ def format_table(results: dict) -> str:
             else:
                 cells.append(f"{v:>8.4f}")
         lines.append(f"{n:<{w0}} " + " ".join(cells))
+    for pct in (int(round(f * 100)) for f in TOP_FRACTIONS):
+        small = sorted({e.get(f"n_top{pct}") for e in results["proxies"].values()
+                        if e.get(f"n_top{pct}") is not None and e[f"n_top{pct}"] < defaults.MIN_TOP_NETWORKS})
+        if small:
+            lines.append(f"note: tau@{pct}% is '-' where the top {pct} % holds fewer than "
+                         f"{defaults.MIN_TOP_NETWORKS} networks (here {', '.join(map(str, small))})")
+    missing = results.get("missing_accuracy") or []
+    if missing:
+        shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
+        lines.append(f"note: {len(missing)} rows have no accuracy (blank or NaN) and are left out of every "
+                     f"correlation: ids {shown}")
     return "\n".join(lines)
 
 

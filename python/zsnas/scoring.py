@@ -25,7 +25,7 @@ from torch import nn
 
 from . import defaults
 from .proxies.classic import CLASSIC_PROXIES
-from .proxies.registry import ProxyContext, ProxyResult, available_proxies, get_proxy, run_proxy
+from .proxies.registry import ProxyContext, ProxyFailed, ProxyResult, available_proxies, get_proxy, run_proxy
 
 _AZ_FAMILY = ("az", "az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
 
@@ -152,15 +152,21 @@ def score(
                                seed=int(seed), num_classes=nc, flops=flops, params=params,
                                progress=bar.update if name == "zen" else None)
             bar.set_postfix_str(name, refresh=False)
-            if name in _AZ_FAMILY:
-                key = (bs, reps)
-                if key not in shared:
-                    shared[key] = run_proxy("az", ctx)
-                base = shared[key]
-                value = base.value if name == "az" else base.sub_scores[name[len("az_"):]]
-                result = dataclasses.replace(base, name=name, value=value, sub_scores=dict(base.sub_scores))
-            else:
-                result = run_proxy(name, ctx)
+            try:
+                if name in _AZ_FAMILY:
+                    key = (bs, reps)
+                    if key not in shared:
+                        shared[key] = run_proxy("az", ctx)
+                    base = shared[key]
+                    value = base.value if name == "az" else base.sub_scores[name[len("az_"):]]
+                    result = dataclasses.replace(base, name=name, value=value, sub_scores=dict(base.sub_scores))
+                else:
+                    result = run_proxy(name, ctx)
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as e:  # noqa: BLE001 -- named with the proxy and the network
+                raise ProxyFailed(f"proxy {name!r} failed on {target.name} at resolution {res}, batch {bs}: "
+                                  f"{type(e).__name__}: {e}") from e
             if name != "zen":
                 bar.update(1)
             report.results[name] = result

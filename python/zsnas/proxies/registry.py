@@ -23,6 +23,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
+from ..errors import ProxyFailed  # noqa: F401  (re-exported: zsnas.proxies.registry.ProxyFailed)
+
 
 @dataclass
 class ProxyResult:
