@@ -40,16 +40,16 @@ def test_correlations_hand_and_scipy():
     c = ev.correlations([1, 2, 3, 5, 4], [1, 2, 3, 4, 5])
     assert c["kendall"] == pytest.approx(0.8) and c["spearman"] == pytest.approx(0.9)
     rng = np.random.default_rng(0)
-    s, a = rng.normal(size=40), rng.normal(size=40)
+    s, a = rng.normal(size=60), rng.normal(size=60)
     s[3] = s[7]  # a tie
     c = ev.correlations(s, a)
     assert c["kendall"] == pytest.approx(stats.kendalltau(s, a).statistic, abs=1e-15)
     assert c["spearman"] == pytest.approx(stats.spearmanr(s, a).statistic, abs=1e-15)
-    top = np.argsort(-a)[:8]  # top 20 % of 40
+    top = np.argsort(-a)[:12]  # top 20 % of 60
     assert c["kendall_top20"] == pytest.approx(stats.kendalltau(s[top], a[top]).statistic, abs=1e-15)
-    top = np.argsort(-a)[:2]  # top 5 %: two candidates, τ = ±1
-    assert abs(c["kendall_top5"]) == 1.0
-    assert c["mbr"] is None and c["n"] == 40
+    # top 5 %: three candidates, too few for a τ that means anything (it would be ±1 or ±1/3)
+    assert c["kendall_top5"] is None and c["n_top5"] == 3
+    assert c["mbr"] is None and c["n"] == 60
 
 
 def test_correlations_drop_missing_scores():
