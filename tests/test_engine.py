@@ -365,3 +365,23 @@ def test_checkpoint_restores_bit_for_bit(tmp_path, strategy):
     with pytest.raises(_core.CheckpointError, match="seed: checkpoint 8, now 9"):
         _core.Engine.load(p, _core.res_space(), _core.Budget(**RES_BUDGET), strategy=strategy, iterations=1200,
                           seed=9, population=32, top_k=16, scores=["params", "flops"])
+
+
+def test_a_checkpoint_loads_under_a_longer_or_shorter_T_but_not_below_what_is_done(tmp_path):
+    e = res_engine("az", 600, 3, top_k=16)
+    e.run_native(600)
+    assert e.finished
+    p = str(tmp_path / "ck.bin")
+    e.save(p)
+    longer = _core.Engine.load(p, _core.res_space(), _core.Budget(**RES_BUDGET), strategy="az", iterations=900,
+                               seed=3, top_k=16, scores=["params"])
+    assert not longer.finished and longer.iterations == 900
+    longer.run_native(10_000)
+    assert longer.iteration == 900 and longer.csv_rows_range(0, len(e)) == e.csv_rows_range(0, len(e))
+    assert "iterations=900" in longer.fingerprint  # its next checkpoint records the T it ran under
+    with pytest.raises(_core.CheckpointError, match="has done 600 iterations; a run cannot be shortened to 599"):
+        _core.Engine.load(p, _core.res_space(), _core.Budget(**RES_BUDGET), strategy="az", iterations=599,
+                          seed=3, top_k=16, scores=["params"])
+    with pytest.raises(_core.CheckpointError, match="seed: checkpoint 3, now 4"):  # other settings still guarded
+        _core.Engine.load(p, _core.res_space(), _core.Budget(**RES_BUDGET), strategy="az", iterations=900,
+                          seed=4, top_k=16, scores=["params"])
