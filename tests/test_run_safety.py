@@ -492,3 +492,46 @@ def test_docs_name_what_exists():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     block = next(b for b in readme.split("```") if "zsnas.evaluate.evaluate(" in b)
     assert block.index('if __name__ == "__main__":') < block.index("zsnas.evaluate.evaluate(")
+
+
+def test_rows_after_the_checkpoint_serve_as_scores_when_resume_changes_T(tmp_path):
+    """A run killed with rows past its checkpoint, resumed under another T: the rows past the
+    checkpoint were made under the old T, so they are cut, and their scores serve the
+    candidates the new run proposes again (no proxy call for them)."""
+    import shutil
+
+    from zsnas.proxies import register_proxy
+    from zsnas.proxies.registry import _REGISTRY
+
+    out, saved = tmp_path / "run", tmp_path / "saved"
+    calls = []
+
+    def counting(ctx):
+        calls.append(ctx.params)
+        if len(calls) == 250:  # the state a kill -9 at this moment leaves: the checkpoint of iteration 200
+            saved.mkdir()
+            for name in ("checkpoint.bin", "checkpoint.json"):
+                shutil.copy(out / name, saved / name)
+        return float(ctx.params)
+
+    _REGISTRY.pop("test_counting", None)
+    register_proxy("test_counting")(counting)
+    try:
+        search(proxy="test_counting", strategy="az", top_k=16, iterations=400, seed=7, checkpoint_every=200,
+               out=out, progress=False)
+        full = rows_of(out / "history.csv")
+        for name in ("checkpoint.bin", "checkpoint.json"):
+            shutil.copy(saved / name, out / name)
+        at = json.loads((out / "checkpoint.json").read_text())["candidates"]
+        calls.clear()
+        run = search(out=out, resume=True, iterations=300, progress=False)
+    finally:
+        _REGISTRY.pop("test_counting", None)
+    rows = rows_of(out / "history.csv")
+    assert run.counters["iteration"] == 300
+    assert rows[:at] == full[:at]  # what the checkpoint covers is kept as it was
+    assert [int(r["id"]) for r in rows] == list(range(len(rows)))
+    scored_before = {r["structure"] for r in full[at:] if r["status"] == "ok"}
+    new = [r for r in rows[at:] if r["status"] == "ok"]
+    assert len(calls) == sum(r["structure"] not in scored_before for r in new) < len(new)
+    assert all(float(r["score_test_counting"]) == float(r["params"]) for r in new)

@@ -374,7 +374,6 @@ class ProxyScorer:
 class _PriorRow:
     """A history.csv row already scored, told again on resume instead of re-scored."""
 
-    structure: str
     values: List[float]
     error: str
 
@@ -402,12 +401,14 @@ class _RunDir:
             self.csv = open(self.out / "history.csv", "wb")
             self.csv.write(header.encode())
 
-    def reopen_csv(self, header: str, keep: int, columns: List[str]) -> Dict[int, _PriorRow]:
+    def reopen_csv(self, header: str, keep: int, columns: List[str], verify: bool) -> Dict[str, _PriorRow]:
         """Continue history.csv after its first `keep` bytes (what the checkpoint covers).
 
-        The complete rows after that point are returned as prior rows; the engine regenerates
-        them, and append() checks that they come out byte-identical before writing past them,
-        so nothing is rewritten and a torn last line (kill -9 mid-write) is cut off.
+        The complete rows after that point are returned as prior rows, by structure. With
+        `verify` (the run continues under the settings that wrote them) the engine regenerates
+        them and append() checks that they come out byte-identical before writing past them,
+        so nothing is rewritten; a torn last line (kill -9 mid-write) is cut off. Without (T
+        changed on resume) they are cut, and their scores serve the candidates that recur.
         """
         p = self.out / "history.csv"
         if not p.exists():
@@ -421,12 +422,13 @@ class _RunDir:
         if len(data) < keep:
             raise RunDirError(f"{p} holds {len(data)} bytes but the checkpoint covers {keep}: it was cut by hand")
         cut = data.rfind(b"\n", keep - 1) + 1 if len(data) > keep else keep
-        self._replay, self._replay_pos = data[keep:cut], 0
+        prior = _parse_rows(data[keep:cut].decode(), columns)
+        self._replay, self._replay_pos = (data[keep:cut] if verify else b""), 0
         self.csv = open(p, "r+b")
         self.csv.seek(keep)
         if not self._replay:
             self.csv.truncate()
-        return _parse_rows(self._replay.decode(), columns)
+        return prior
 
     def csv_bytes(self) -> int:
         if self.csv is None:
@@ -458,16 +460,17 @@ class _RunDir:
             self.csv = None
 
 
-def _parse_rows(text: str, columns: List[str]) -> Dict[int, _PriorRow]:
+def _parse_rows(text: str, columns: List[str]) -> Dict[str, _PriorRow]:
     import csv as _csv
+    import io
 
-    rows: Dict[int, _PriorRow] = {}
+    rows: Dict[str, _PriorRow] = {}
     first = 9  # id,iteration,parent,status,structure,params,flops,layers,latency_ms
-    for r in _csv.reader(text.splitlines()):
+    for r in _csv.reader(io.StringIO(text, newline="")):  # an error text may hold quoted newlines
         if len(r) != first + len(columns) + 1:
             raise RunDirError(f"history.csv row {r[:1]} has {len(r)} fields, not {first + len(columns) + 1}")
         values = [float(v) if v else math.nan for v in r[first:first + len(columns)]]
-        rows[int(r[0])] = _PriorRow(structure=r[4], values=values, error=r[-1])
+        rows[r[4]] = _PriorRow(values=values, error=r[-1])
     return rows
 
 
@@ -585,6 +588,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
         lock.acquire()  # creates out; nothing else is written before the checks below pass
     rd = _RunDir(out_path)
     try:
+        extended = False
         if resume:
             cfg = _load_config(out_path / "config.json")
             _import_user_proxies(cfg.imports)
@@ -595,20 +599,22 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
         table = _core.LatencyTable.load(cfg.latency_table) if cfg.latency_table else None
         core_space, core_budget, kwargs = _space_spec(cfg), _make_budget(cfg), _engine_kwargs(cfg, table)
         ckpt = out_path / "checkpoint.bin" if out_path is not None else None
-        prior: Dict[int, _PriorRow] = {}
+        prior: Dict[str, _PriorRow] = {}
         elapsed0 = 0.0
         if resume and ckpt.exists():
             engine = _core.Engine.load(str(ckpt), core_space, core_budget, **kwargs)
             meta = json.loads(engine.meta or b"{}")
             rd.curve = [list(p) for p in meta.get("curve", [])]
             elapsed0 = float(meta.get("elapsed", 0.0))
-            prior = rd.reopen_csv(engine.csv_header(), int(meta.get("csv_bytes", 0)), cfg.columns)
+            prior = rd.reopen_csv(engine.csv_header(), int(meta.get("csv_bytes", 0)), cfg.columns,
+                                  verify=not extended)
             rd.log(f"resume from checkpoint at iteration {engine.iteration} ({len(engine)} candidates), "
                    f"device {device}; {len(prior)} rows after it are told again, not re-scored")
         else:
             engine = _core.Engine(core_space, core_budget, **kwargs)
             if resume:  # killed before its first checkpoint: every row in history.csv is reused
-                prior = rd.reopen_csv(engine.csv_header(), len(engine.csv_header()), cfg.columns)
+                prior = rd.reopen_csv(engine.csv_header(), len(engine.csv_header()), cfg.columns,
+                                      verify=not extended)
                 rd.log(f"resume without a checkpoint: start again from config.json, telling the {len(prior)} "
                        f"scored rows of history.csv instead of re-scoring them; device {device}")
             elif out_path is not None:
@@ -616,7 +622,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
                 rd.new_csv(engine.csv_header())
                 rd.log(f"start: {cfg.strategy} search of space {cfg.space['name']}, proxies {cfg.proxies}, "
                        f"{cfg.iterations} iterations, budget {cfg.budget}, seed {cfg.seed}, device {device}")
-        if resume and extended:
+        if extended:
             rd.write_json("config.json", asdict(cfg))
             rd.log(f"iterations changed to {cfg.iterations}")
         if lock is not None and lock.describe_stale():
@@ -740,7 +746,7 @@ def _check_agrees(cfg: SearchConfig, given: dict) -> bool:
 
 
 def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float, checkpoint_seconds: float,
-           batch: int, progress: bool, prior: Dict[int, _PriorRow], stop) -> Run:
+           batch: int, progress: bool, prior: Dict[str, _PriorRow], stop) -> Run:
     from .progress import progress_bar
 
     scorer = None if cfg.native else ProxyScorer(cfg, device)
@@ -773,13 +779,8 @@ def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float,
         bar.refresh()
 
     def score(cid: int, core) -> "tuple[list[float], str]":
-        row = prior.pop(cid, None)
-        if row is None:
-            return scorer(engine, cid, core)
-        if row.structure != str(core):
-            raise RunDirError(f"history.csv row {cid} holds {row.structure} but the run proposes {core}: the "
-                              f"file does not belong to this run's config.json and checkpoint")
-        return row.values, row.error
+        row = prior.pop(str(core), None)
+        return scorer(engine, cid, core) if row is None else (row.values, row.error)
 
     try:
         chunk = 256
