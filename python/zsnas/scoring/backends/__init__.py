@@ -1,0 +1,69 @@
+"""Scorers: a batch of ScoreRequests -> ScoreRows in request order, one backend a file.
+
+    scorer = get_scorer("pool", workers=2)
+    rows = scorer.score(requests)               # in request order
+    for i, row in scorer.iter_scores(requests):  # as they finish (i = request index)
+        ...
+    scorer.close()                              # or: with get_scorer(...) as scorer:
+
+Backends: ``local`` (this process), ``pool`` (N worker processes × T torch threads), ``ray``
+(an actor pool on a running cluster via ``address=``, or a local loopback-only one). Every
+backend runs zsnas.scoring.runner.run_request, so rows do not depend on the backend.
+"""
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+from ..request import ScoreRequest, ScoreRow
+
+BACKENDS = ("local", "pool", "ray")
+
+
+class Scorer:
+    """The scorer interface; backends implement iter_scores."""
+
+    def iter_scores(self, requests: Sequence[ScoreRequest]) -> Iterator[Tuple[int, ScoreRow]]:
+        raise NotImplementedError
+
+    def score(self, requests: Sequence[ScoreRequest]) -> List[ScoreRow]:
+        rows: List[Optional[ScoreRow]] = [None] * len(requests)
+        for i, row in self.iter_scores(requests):
+            rows[i] = row
+        return rows  # type: ignore[return-value]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Scorer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def get_scorer(backend: str = "local", workers: int = 1, threads: int = 1, address: Optional[str] = None,
+               imports: Sequence[str] = ()) -> Scorer:
+    """A scorer of `backend` with `workers` processes / actors of `threads` torch threads each.
+
+    imports: the user's proxy modules, imported in every worker. ValueError for an unknown
+    backend or a bad count; ``ray`` without Ray installed says how to install it.
+    """
+    for label, v in (("workers", workers), ("threads", threads)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{label} must be a whole number >= 1, got {v!r}")
+    if backend == "local":
+        from .local import LocalScorer
+
+        return LocalScorer(threads=threads)
+    if backend == "pool":
+        from .pool import PoolScorer
+
+        return PoolScorer(workers=workers, threads=threads, imports=imports)
+    if backend == "ray":
+        from .ray import RayScorer
+
+        return RayScorer(workers=workers, threads=threads, address=address, imports=imports)
+    raise ValueError(f"unknown scoring backend {backend!r} (known: {', '.join(BACKENDS)})")
+
+
+__all__ = ["Scorer", "get_scorer", "BACKENDS"]

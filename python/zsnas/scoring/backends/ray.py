@@ -1,0 +1,116 @@
+"""Ray actors as scorers: on a running cluster (``address="host:port"`` / ``"auto"``) or on a
+local one started here, listening on loopback only, without the dashboard.
+
+Requests go to the actors in small chunks (``chunk`` requests per call: Ray costs ~2 ms per
+call, a cheap proxy far less). An actor that dies takes its chunk with it: a new actor is
+started and the chunk runs again, so the rows are the same as without the fault. Before you
+open a cluster to a network, turn on Ray's token authentication (RAY_AUTH_MODE=token, see
+the README "Searching at scale"): a Ray cluster runs whatever code it is sent.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ..request import ScoreRequest, ScoreRow
+from ..runner import run_request
+from . import Scorer
+
+MAX_ATTEMPTS = 3
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("the ray backend needs Ray: pip install 'zsnas[ray]' (or pip install ray)") from None
+    return ray
+
+
+class _Actor:
+    """Runs in a Ray worker process: the same runner as every backend."""
+
+    def __init__(self, threads: int, imports: Sequence[str]):
+        import torch
+
+        from ... import proxies as _builtin  # noqa: F401
+        from ...proxies.registry import import_modules
+
+        torch.set_num_threads(threads)
+        import_modules(imports)
+
+    def score(self, requests: List[ScoreRequest]) -> List[ScoreRow]:
+        return [run_request(r) for r in requests]
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class RayScorer(Scorer):
+    def __init__(self, workers: int, threads: int = 1, address: Optional[str] = None, imports: Sequence[str] = (),
+                 chunk: Optional[int] = None):
+        from ...proxies.registry import import_modules
+
+        ray = _ray()
+        self.workers, self.threads, self.chunk = workers, threads, chunk
+        self.imports = tuple(import_modules(imports))
+        self.started_here = False
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False,
+                         _node_ip_address="127.0.0.1", _temp_dir=tempfile.mkdtemp(prefix="zsnas-ray-"))
+                self.started_here = True
+        self._actor_cls = ray.remote(num_cpus=threads)(_Actor)
+        self.actors = [self._new_actor() for _ in range(workers)]
+        self.restarts = 0
+
+    def _new_actor(self):
+        return self._actor_cls.remote(self.threads, self.imports)
+
+    def iter_scores(self, requests: Sequence[ScoreRequest]) -> Iterator[Tuple[int, ScoreRow]]:
+        ray = _ray()
+        n = len(requests)
+        size = self.chunk or max(1, min(16, n // (4 * len(self.actors)) or 1))
+        chunks = [list(range(i, min(n, i + size))) for i in range(0, n, size)]
+        attempts: Dict[int, int] = {}
+        queue = list(range(len(chunks)))
+        running = {}  # object ref -> (chunk index, actor slot)
+        free = list(range(len(self.actors)))
+        while queue or running:
+            while queue and free:
+                c, slot = queue.pop(0), free.pop(0)
+                attempts[c] = attempts.get(c, 0) + 1
+                ref = self.actors[slot].score.remote([requests[i] for i in chunks[c]])
+                running[ref] = (c, slot)
+            done, _ = ray.wait(list(running), num_returns=1)
+            c, slot = running.pop(done[0])
+            try:
+                rows = ray.get(done[0])
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+                self.restarts += 1
+                self.actors[slot] = self._new_actor()  # the chunk runs again on a fresh actor
+                free.append(slot)
+                if attempts[c] < MAX_ATTEMPTS:
+                    queue.insert(0, c)
+                else:
+                    for i in chunks[c]:
+                        yield i, ScoreRow(errors={p: f"WorkerDied: the Ray actor scoring it died {MAX_ATTEMPTS} "
+                                                     f"times ({type(e).__name__})" for p in requests[i].proxies})
+                continue
+            free.append(slot)
+            for i, row in zip(chunks[c], rows):
+                yield i, row
+
+    def close(self) -> None:
+        ray = _ray()
+        for a in self.actors:
+            try:
+                ray.kill(a)
+            except Exception:  # noqa: BLE001 -- already gone
+                pass
+        self.actors = []
+        if self.started_here and ray.is_initialized():
+            ray.shutdown()
