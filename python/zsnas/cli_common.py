@@ -87,10 +87,31 @@ def device_option(f):
                         help=f"auto (cuda when available, else cpu), cpu, cuda or cuda:N [default: {defaults.DEVICE}].")(f)
 
 
+def backend_options(f):
+    """--backend / --workers / --threads / --ray-address: where the proxies run."""
+    for opt in reversed([
+        click.option("--backend", type=click.Choice(["local", "pool", "ray"]), default=None,
+                     help="Where proxies run: local (this process), pool (worker processes) or ray (actors) "
+                          "[default: local, or pool with --workers > 1]."),
+        click.option("--workers", type=positive(), default=1, show_default=True,
+                     help="Worker processes (pool) or actors (ray)."),
+        click.option("--threads", type=positive(), default=None, help="Torch threads per worker [default: 1]."),
+        click.option("--ray-address", default=None, metavar="HOST:PORT",
+                     help="A running Ray cluster (ray start --head); default: a local one on loopback."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def backend_choice(backend, workers) -> str:
+    return backend or ("pool" if workers > 1 else "local")
+
+
 def load_imports(imports) -> list:
     from .proxies.registry import import_modules
 
     return import_modules(list(imports)) if imports else []
 
 
-__all__ = ["ZsnasGroup", "LIMIT", "positive", "import_option", "device_option", "load_imports"]
+__all__ = ["ZsnasGroup", "LIMIT", "positive", "import_option", "device_option", "backend_options", "backend_choice",
+           "load_imports"]

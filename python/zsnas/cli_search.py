@@ -13,7 +13,7 @@ import time
 import click
 
 from . import defaults
-from .cli_common import LIMIT, device_option, import_option, positive
+from .cli_common import LIMIT, backend_choice, backend_options, device_option, import_option, positive
 
 
 @click.command("search")
@@ -47,13 +47,17 @@ from .cli_common import LIMIT, device_option, import_option, positive
 @click.option("--checkpoint-every", type=positive(), default=None,
               help=f"Checkpoint every N iterations [default: {defaults.SEARCH_CHECKPOINT_EVERY}].")
 @click.option("--top", "show_top", type=positive(), default=5, show_default=True, help="How many best architectures to print.")
+@click.option("--batch", type=positive(), default=None,
+              help="Candidates asked per engine round trip and scored together [default: 1, Zen-NAS Algorithm 2]; "
+                   "part of the run (same seed + batch = same history on any backend).")
+@backend_options
 @import_option
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params, max_flops, max_layers,
                max_latency_ms, no_default_budget, latency_table, latency_batch, latency_precision, latency_device,
                resolution, num_classes, batch_size, repeats, seed, device, out, resume, checkpoint_every, show_top,
-               imports, no_progress, as_json):
+               batch, backend, workers, threads, ray_address, imports, no_progress, as_json):
     """Search a space for the best architecture by zero-cost proxies under a budget.
 
     Writes a run directory (config, log, checkpoint, history.csv, best.json, best_score.png);
@@ -81,7 +85,9 @@ def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params
                      default_budget=not no_default_budget, resolution=resolution, num_classes=num_classes,
                      batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_batch=latency_batch,
                      latency_precision=latency_precision, latency_device=latency_device,
-                     checkpoint_every=checkpoint_every, imports=imports, progress=not no_progress)
+                     checkpoint_every=checkpoint_every, batch=batch, backend=backend_choice(backend, workers),
+                     workers=workers, threads=threads, ray_address=ray_address, imports=imports,
+                     progress=not no_progress)
     except KeyboardInterrupt as e:
         click.echo(f"\nstopped by {signal_name(e)}: checkpoint written; continue with: "
                    f"zsnas search --out {out} --resume", err=True)

@@ -84,6 +84,7 @@ class SearchConfig:
     random_steps: int = 8
     max_rejections: int = 100000
     checkpoint_every: int = defaults.SEARCH_CHECKPOINT_EVERY
+    batch: int = 1  # candidates asked per engine round trip (changes the dynamics, so part of the run)
     imports: List[str] = field(default_factory=list)  # the user's proxy modules (re-imported on resume)
     zsnas_version: str = __version__
 
@@ -317,56 +318,40 @@ def _budget_text(budget: dict) -> str:
 
 
 # ---- scoring --------------------------------------------------------------------------------
-class ProxyScorer:
-    """Scores one candidate with the registered (non-native) proxies; native columns come from C++.
+class CandidateScorer:
+    """Scores a batch of the engine's candidates on a scorer backend; native columns come from C++.
 
     Every candidate gets the same seed: a proxy's value is a function of the architecture, as the
-    engine's duplicate cache assumes.
+    engine's duplicate cache assumes. The requests carry the counts the engine already has, so
+    scoring never calls back into the engine.
     """
 
-    def __init__(self, cfg: SearchConfig, device):
-        import torch
+    def __init__(self, cfg: SearchConfig, device: str, scorer):
+        self.cfg, self.device, self.scorer = cfg, device, scorer
+        self.torch_columns = tuple(c for c in cfg.columns if c not in NATIVE)
 
-        from . import proxies as _registered  # noqa: F401  (registers the built-in proxies)
+    def request(self, core_arch, record: dict):
+        from .scoring.request import ScoreRequest
+        from .targets import Target
 
-        self.cfg = cfg
-        self.device = torch.device(device)
-        self.columns = cfg.columns
-        self.torch_proxies = [p for p in cfg.proxies if p not in NATIVE]
+        structure = str(core_arch)
+        target = Target(structure, "arch", self.cfg.resolution, self.cfg.num_classes, structure=structure)
+        return ScoreRequest(target=target, proxies=self.torch_columns, resolution=self.cfg.resolution,
+                            num_classes=self.cfg.num_classes, batch_size=self.cfg.batch_size,
+                            repeats=self.cfg.repeats, seed=self.cfg.seed, device=self.device,
+                            flops=float(record["flops"]), params=int(record["params"]))
 
-    def __call__(self, engine, cid: int, core_arch) -> "tuple[list[float], str]":
-        import torch
-
-        from .nn.arch_net import build_model
-        from .proxies.registry import ProxyContext, run_proxy
-
-        values: Dict[str, float] = {}
-        for c in self.columns:
-            if c in NATIVE:
-                values[c] = engine.native_score(cid, c)
-        if self.torch_proxies:
-            arch = Arch(core_arch)
-            rec = engine.record(cid)
-            nc = self.cfg.num_classes
-            ctx = ProxyContext(build=lambda residual=True: build_model(arch, residual=residual, num_classes=nc),
-                               resolution=self.cfg.resolution, batch_size=self.cfg.batch_size,
-                               repeats=self.cfg.repeats, device=self.device, seed=self.cfg.seed, num_classes=nc,
-                               flops=float(rec["flops"]), params=int(rec["params"]))
-            try:
-                for p in self.torch_proxies:
-                    res = run_proxy(p, ctx)
-                    if p == "az":
-                        for k in AZ_KEYS:
-                            values[f"az_{k}"] = float(res.sub_scores[k])
-                    else:
-                        values[p] = float(res.value)
-            except KeyboardInterrupt:
-                raise
-            except Exception as e:  # noqa: BLE001 — a failed candidate is recorded, the search goes on
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                return [math.nan] * len(self.columns), f"{type(e).__name__}: {e}"[:500]
-        return [values[c] for c in self.columns], ""
+    def __call__(self, engine, cands) -> "list[tuple[list[float], str]]":
+        """(values in column order, error) per candidate (id, arch, parent, iteration)."""
+        rows = self.scorer.score([self.request(core, engine.record(cid)) for cid, core, _p, _it in cands]) \
+            if self.torch_columns else [None] * len(cands)
+        out = []
+        for (cid, _core, _p, _it), row in zip(cands, rows):
+            if row is not None and row.errors:
+                out.append(([math.nan] * len(self.cfg.columns), row.error))
+                continue
+            out.append(([engine.native_score(cid, c) if c in NATIVE else row.values[c] for c in self.cfg.columns], ""))
+        return out
 
 
 # ---- the run directory ----------------------------------------------------------------------
@@ -530,7 +515,9 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
            latency_device: Optional[str] = None, rho: Optional[Sequence[float]] = None, warmup: Optional[int] = None,
            mutations: Optional[int] = None, random_steps: Optional[int] = None, max_rejections: Optional[int] = None,
            checkpoint_every: Optional[int] = None, checkpoint_seconds: float = defaults.SEARCH_CHECKPOINT_SECONDS,
-           batch: int = 1, imports: Optional[Sequence[str]] = None, progress: bool = True) -> Run:
+           batch: Optional[int] = None, backend: str = "local", workers: int = 1, threads: Optional[int] = None,
+           ray_address: Optional[str] = None, imports: Optional[Sequence[str]] = None,
+           progress: bool = True) -> Run:
     """Search `space` for the best architecture by `proxy` within `budget`.
 
     Defaults (zsnas.defaults; the CLI has the same): space "res", proxy "zen", strategy "zen",
@@ -552,7 +539,12 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
     out: run directory (None: nothing is written, nothing can be resumed). resume: continue the
         run in `out`; its config.json defines the run, and any argument given must agree with it
         (except iterations, which extends or shortens the run, and checkpoint_every).
-    batch: candidates asked per engine round trip (1 keeps zen's dynamics exactly sequential).
+    batch: candidates asked per engine round trip and scored together (default 1, which keeps
+        zen's dynamics exactly sequential: Zen-NAS Algorithm 2). The same seed and batch give
+        the same history whatever the backend.
+    backend: where the proxies run: "local" (this process), "pool" (`workers` processes of
+        `threads` torch threads) or "ray" (`workers` actors; on the cluster at `ray_address`,
+        else a local loopback-only one). Not part of the run: a resume may use another.
     imports: modules (or .py files) defining the proxies named, imported now and on resume.
 
     Returns a Run (run.best, run.best_scores, run.history, run.top(n); run.failure() says why a
@@ -568,9 +560,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
                  batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_batch=latency_batch,
                  latency_precision=latency_precision, latency_device=latency_device, rho=rho, warmup=warmup,
                  mutations=mutations, random_steps=random_steps, max_rejections=max_rejections,
-                 checkpoint_every=checkpoint_every)
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
+                 checkpoint_every=checkpoint_every, batch=batch)
     out_path = Path(out) if out is not None else None
     if resume:
         if out_path is None:
@@ -627,8 +617,16 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
             rd.log(f"iterations changed to {cfg.iterations}")
         if lock is not None and lock.describe_stale():
             rd.log(lock.describe_stale())
-        with StopSignals() as stop:
-            return _drive(engine, cfg, rd, device, elapsed0, checkpoint_seconds, batch, progress, prior, stop)
+        from .scoring.backends import get_scorer
+
+        scorer = None if cfg.native else get_scorer(backend, workers=workers, threads=threads, address=ray_address,
+                                                    imports=cfg.imports)
+        try:
+            with StopSignals() as stop:
+                return _drive(engine, cfg, rd, device, elapsed0, checkpoint_seconds, progress, prior, stop, scorer)
+        finally:
+            if scorer is not None:
+                scorer.close()
     finally:
         rd.close()
         if lock is not None:
@@ -661,7 +659,7 @@ def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> Se
         cfg.latency_table = str(Path(table).resolve())
     for k in ("iterations", "population", "top_k", "seed", "resolution", "num_classes", "batch_size", "repeats",
               "latency_batch", "latency_precision", "latency_device", "warmup", "mutations", "random_steps",
-              "max_rejections", "checkpoint_every"):
+              "max_rejections", "checkpoint_every", "batch"):
         if given[k] is not None:
             setattr(cfg, k, given[k])
     if given["rho"] is not None:
@@ -675,7 +673,7 @@ def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> Se
 # Settings that must be whole numbers at least this large.
 _MINIMUM = {"iterations": 0, "population": 1, "top_k": 1, "seed": 0, "resolution": 1, "num_classes": 1,
             "batch_size": 1, "repeats": 1, "latency_batch": 1, "warmup": 0, "mutations": 1, "random_steps": 0,
-            "max_rejections": 1, "checkpoint_every": 1}
+            "max_rejections": 1, "checkpoint_every": 1, "batch": 1}
 
 
 def _check_runnable(cfg: SearchConfig) -> None:
@@ -685,11 +683,9 @@ def _check_runnable(cfg: SearchConfig) -> None:
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
             raise ValueError(f"{k} must be a whole number >= {low}, got {v!r}")
     if not cfg.native:
-        from .proxies.registry import get_proxy
+        from .scoring.runner import check_request_proxies
 
-        for p in cfg.proxies:
-            if p not in NATIVE:
-                get_proxy(p).check(cfg.batch_size)
+        check_request_proxies([c for c in cfg.columns if c not in NATIVE], cfg.batch_size)
     try:
         Arch(cfg.space["initial"]).flops(resolution=cfg.resolution, num_classes=cfg.num_classes)
     except ValueError as e:
@@ -746,10 +742,10 @@ def _check_agrees(cfg: SearchConfig, given: dict) -> bool:
 
 
 def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float, checkpoint_seconds: float,
-           batch: int, progress: bool, prior: Dict[str, _PriorRow], stop) -> Run:
+           progress: bool, prior: Dict[str, _PriorRow], stop, backend) -> Run:
     from .progress import progress_bar
 
-    scorer = None if cfg.native else ProxyScorer(cfg, device)
+    scorer = None if cfg.native else CandidateScorer(cfg, device, backend)
     t0 = time.perf_counter()
     last_ckpt_time = t0
     last_ckpt_block = engine.iteration // cfg.checkpoint_every
@@ -778,9 +774,12 @@ def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float,
                             refresh=False)
         bar.refresh()
 
-    def score(cid: int, core) -> "tuple[list[float], str]":
-        row = prior.pop(str(core), None)
-        return scorer(engine, cid, core) if row is None else (row.values, row.error)
+    def score(cands) -> "list[tuple[list[float], str]]":
+        """Rows already in history.csv are told as they are; the rest go to the scorer, in one batch."""
+        known = [prior.pop(str(c[1]), None) for c in cands]
+        fresh = scorer(engine, [c for c, k in zip(cands, known) if k is None]) if None in known else []
+        fresh_iter = iter(fresh)
+        return [(k.values, k.error) if k is not None else next(fresh_iter) for k in known]
 
     try:
         chunk = 256
@@ -795,15 +794,12 @@ def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float,
                 dt = time.perf_counter() - t
                 chunk = int(max(64, min(1 << 20, chunk * (0.2 / dt if dt > 0 else 2))))
             else:
-                cands = engine.ask(batch)
+                cands = engine.ask(cfg.batch)
                 if not cands:
                     break
-                ids, rows, errors = [], [], []
-                for cid, core, _parent, _it in cands:
-                    values, err = score(cid, core)
-                    ids.append(cid)
-                    rows.append(values)
-                    errors.append(err)
+                ids = [c[0] for c in cands]
+                results = score(cands)
+                rows, errors = [r[0] for r in results], [r[1] for r in results]
                 with stop.critical():
                     engine.tell(ids, rows, errors)
                     rd.append(engine.csv_rows(ids))
@@ -852,5 +848,5 @@ def load_run(out: Union[str, os.PathLike]) -> Run:
     return Run(engine, cfg, out, float(meta.get("elapsed", 0.0)))
 
 
-__all__ = ["search", "load_run", "Run", "RunExists", "History", "HistoryEntry", "SearchConfig", "ProxyScorer",
+__all__ = ["search", "load_run", "Run", "RunExists", "History", "HistoryEntry", "SearchConfig", "CandidateScorer",
            "score_columns", "NATIVE"]

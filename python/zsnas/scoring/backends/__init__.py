@@ -41,14 +41,15 @@ class Scorer:
         self.close()
 
 
-def get_scorer(backend: str = "local", workers: int = 1, threads: int = 1, address: Optional[str] = None,
+def get_scorer(backend: str = "local", workers: int = 1, threads: Optional[int] = None, address: Optional[str] = None,
                imports: Sequence[str] = ()) -> Scorer:
-    """A scorer of `backend` with `workers` processes / actors of `threads` torch threads each.
+    """A scorer of `backend` with `workers` processes / actors of `threads` torch threads each
+    (default 1; in-process: None leaves the caller's threads as they are).
 
     imports: the user's proxy modules, imported in every worker. ValueError for an unknown
     backend or a bad count; ``ray`` without Ray installed says how to install it.
     """
-    for label, v in (("workers", workers), ("threads", threads)):
+    for label, v in (("workers", workers), ("threads", 1 if threads is None else threads)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{label} must be a whole number >= 1, got {v!r}")
     if backend == "local":
@@ -58,11 +59,11 @@ def get_scorer(backend: str = "local", workers: int = 1, threads: int = 1, addre
     if backend == "pool":
         from .pool import PoolScorer
 
-        return PoolScorer(workers=workers, threads=threads, imports=imports)
+        return PoolScorer(workers=workers, threads=threads or 1, imports=imports)
     if backend == "ray":
         from .ray import RayScorer
 
-        return RayScorer(workers=workers, threads=threads, address=address, imports=imports)
+        return RayScorer(workers=workers, threads=threads or 1, address=address, imports=imports)
     raise ValueError(f"unknown scoring backend {backend!r} (known: {', '.join(BACKENDS)})")
 
 
