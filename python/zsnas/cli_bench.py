@@ -12,7 +12,7 @@ import sys
 import click
 
 from . import defaults
-from .cli_common import device_option, import_option, positive
+from .cli_common import backend_choice, backend_options, device_option, import_option, positive
 
 
 @click.command("bench")
@@ -22,10 +22,6 @@ from .cli_common import device_option, import_option, positive
 @click.option("--aggregate", multiple=True,
               help="Rank-aggregate proxies joined by '+', reported as an extra proxy (repeatable), "
                    "e.g. az_expressivity+az_progressivity+az_trainability+flops.")
-@click.option("--workers", default=defaults.BENCH_WORKERS, show_default=True, type=positive(),
-              help="Worker processes (1 = in process).")
-@click.option("--threads", default=defaults.BENCH_THREADS, show_default=True, type=positive(),
-              help="Torch threads per worker.")
 @click.option("--out", default=defaults.BENCH_OUT, show_default=True, type=click.Path(file_okay=False),
               help="Run directory (scores.jsonl, table.csv, results.json, plots/).")
 @click.option("--limit", default=None, type=positive(), help="Score only the first N rows.")
@@ -40,12 +36,14 @@ from .cli_common import device_option, import_option, positive
 @click.option("--acc-column", default=None, help="Accuracy column (default: first name containing 'acc').")
 @click.option("--budgets", default=None,
               help="mBR FLOPs budgets: comma-separated values, or an integer M for M quantiles (default 10).")
+@backend_options
 @import_option
 @click.option("--no-plots", is_flag=True, help="Skip the scatter plots.")
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
-def bench(data, proxies, aggregate, workers, threads, out, limit, resume, device, seed, batch_size,
-          resolution, num_classes, arch_column, acc_column, budgets, imports, no_plots, no_progress, as_json):
+def bench(data, proxies, aggregate, out, limit, resume, device, seed, batch_size, resolution, num_classes,
+          arch_column, acc_column, budgets, backend, workers, threads, ray_address, imports, no_plots, no_progress,
+          as_json):
     """Benchmark proxies on DATA.csv (an architecture column plus an accuracy column).
 
     Ctrl-C / SIGTERM stop it (exit 130 / 143) with every finished row saved; the same command
@@ -73,7 +71,8 @@ def bench(data, proxies, aggregate, workers, threads, out, limit, resume, device
             data, proxies, aggregate=list(aggregate) or None, out=out, workers=workers, resume=resume,
             limit=limit, device=device, seed=seed, batch_size=batch_size, resolution=resolution,
             num_classes=num_classes, arch_column=arch_column, acc_column=acc_column, budgets=budget_list,
-            threads=threads, plots=not no_plots, progress=not (as_json or no_progress), extra_imports=imports,
+            threads=threads or defaults.BENCH_THREADS, plots=not no_plots, progress=not (as_json or no_progress),
+            extra_imports=imports, backend=backend_choice(backend, workers), ray_address=ray_address,
         )
     except KeyboardInterrupt as e:
         click.echo(f"\nstopped by {signal_name(e)}: every finished row is in {out}/scores.jsonl; "

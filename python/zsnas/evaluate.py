@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import multiprocessing as mp
 import os
 import re
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -242,93 +241,19 @@ def read_table(csv_path: str, arch_column: Optional[str] = None, acc_column: Opt
 def build_network(arch: str, num_classes: int = 10, residual: bool = True):
     """Default builder: NB201 arch strings ("|...") and ResNet names via ``zsnas.nn.named``,
     anything else as a zsnas structure string."""
-    if arch.startswith("|") or arch.lower().startswith("resnet"):
-        from .nn.named import named_model
+    from .targets import resolve_target
 
-        return named_model(arch, num_classes=num_classes, residual=residual)
-    from .nn import build_model
-
-    return build_model(arch, residual=residual, num_classes=num_classes)
+    return resolve_target(arch).build(residual=residual, num_classes=num_classes)
 
 
-class _Builder:
-    """Picklable ``build(residual=True)`` for one architecture."""
+def _target(arch: str, builder: Callable, resolution: int, num_classes: int):
+    from .targets import Target, resolve_target
 
-    def __init__(self, builder: Callable, arch: str, num_classes: int):
-        self.builder, self.arch, self.num_classes = builder, arch, num_classes
-
-    def __call__(self, residual: bool = True):
-        return self.builder(self.arch, num_classes=self.num_classes, residual=residual)
-
-
-def _worker_init(threads: int, extra_imports: Sequence[str]) -> None:
-    import torch
-
-    from . import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
-    from .proxies.registry import import_modules
-
-    torch.set_num_threads(threads)
-    import_modules(extra_imports)
-
-
-def score_row(task: dict) -> dict:
-    """Score one table row with each requested proxy; a failure is recorded, never raised.
-
-    A name "<family>_<key>" whose family "<family>" is itself a registered proxy reporting
-    ``key`` in its sub_scores (e.g. az_expressivity from "az") is read from one run of the
-    family proxy (its seconds are then the family's, shared by the members).
-    """
-    import torch
-
-    from .proxies.registry import ProxyContext, run_proxy
-
-    s = task["settings"]
-    row = task["row"]
-    out = {"key": row["key"], "arch": row["arch"], "values": {}, "degenerate": {}, "seconds": {}, "errors": {}}
-    ctx = ProxyContext(
-        build=_Builder(s["builder"], row["arch"], s["num_classes"]),
-        resolution=s["resolution"], batch_size=s["batch_size"], device=torch.device(s["device"]),
-        seed=s["seed"], num_classes=s["num_classes"],
-        params=row["params"] if s["use_table_counts"] else None,
-        flops=row["flops"] if s["use_table_counts"] else None,
-    )
-    shared: Dict[str, object] = {}  # family proxy name -> its ProxyResult (or the exception)
-    for name in task["proxies"]:
-        try:
-            fam, key = _family(name)
-            if fam is not None:
-                # "az_trainability" & co: one run of the family proxy "az" gives all of them in
-                # its sub_scores -- run it once per architecture instead of once per member.
-                if fam not in shared:
-                    try:
-                        shared[fam] = run_proxy(fam, ctx)
-                    except Exception as e:  # noqa: BLE001
-                        shared[fam] = e
-                r = shared[fam]
-                if isinstance(r, Exception):
-                    raise r
-                if key in r.sub_scores:
-                    out["values"][name] = float(r.sub_scores[key])
-                    out["degenerate"][name] = int(r.degenerate)
-                    out["seconds"][name] = float(r.seconds)
-                    continue
-            r = run_proxy(name, ctx)
-            out["values"][name] = float(r.value)
-            out["degenerate"][name] = int(r.degenerate)
-            out["seconds"][name] = float(r.seconds)
-        except Exception as e:  # noqa: BLE001 -- a failed candidate is recorded, the run goes on
-            out["errors"][name] = f"{type(e).__name__}: {e}"
-    return out
-
-
-def _family(name: str) -> Tuple[Optional[str], Optional[str]]:
-    """("az", "trainability") for "az_trainability" when a proxy "az" is registered, else (None, None)."""
-    from .proxies.registry import available_proxies
-
-    fam, sep, key = name.partition("_")
-    if sep and key and fam in available_proxies():
-        return fam, key
-    return None, None
+    if builder is build_network:
+        t = resolve_target(arch)
+        t.resolution, t.num_classes = resolution, num_classes
+        return t
+    return Target(arch, "builder", resolution, num_classes, structure=arch, module=builder)
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,6 +383,8 @@ def evaluate(
     threads: int = defaults.BENCH_THREADS,
     plots: bool = True,
     progress: bool = True,
+    backend: Optional[str] = None,
+    ray_address: Optional[str] = None,
 ) -> dict:
     """Score every architecture of ``csv_path`` and correlate each proxy with the accuracy.
 
@@ -469,10 +396,11 @@ def evaluate(
         out: run directory: ``config.json``, ``scores.jsonl`` (one JSON line per architecture,
             appended and fsynced as each finishes), ``table.csv``, ``results.json``, ``plots/``;
             locked while this runs (a second run on it refuses, naming the pid).
-        workers: worker processes (forkserver, each with ``threads`` torch threads); 1 scores
-            in this process. With workers > 1, a script must call evaluate() under
-            ``if __name__ == "__main__":`` (the workers re-import it); a worker that dies stops
-            the run with a message, keeping every score already written.
+        workers: worker processes or Ray actors, each with ``threads`` torch threads. With a
+            process pool, a script must call evaluate() under ``if __name__ == "__main__":``
+            (the workers re-import it); a worker that dies has its architectures scored again.
+        backend: "local", "pool" or "ray" (zsnas.scoring.backends); default local, or pool
+            when workers > 1. ray_address: a running Ray cluster (default: a local one).
         resume: keep what ``scores.jsonl`` already holds and score only the missing
             (architecture, proxy) pairs; False starts the file afresh. A proxy that failed on an
             architecture counts as done (its error is kept).
@@ -491,9 +419,9 @@ def evaluate(
     correlation); plus ``table`` (one dict per row: key, arch, accuracy, and every proxy's value
     or None). Ctrl-C / SIGTERM raise KeyboardInterrupt after the rows scored so far are saved.
     """
-    from . import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
     from .devices import resolve_device
-    from .proxies.registry import get_proxy, import_modules
+    from .proxies.registry import import_modules
+    from .scoring.runner import check_request_proxies
 
     names = [p.strip() for p in (proxies.split(",") if isinstance(proxies, str) else proxies) if p.strip()]
     aggs = _parse_aggregates(aggregate)
@@ -507,9 +435,7 @@ def evaluate(
     if limit is not None and limit < 1:
         raise ValueError(f"evaluate: limit must be >= 1, got {limit}")
     extra_imports = import_modules(extra_imports)
-    for n in needed:
-        fam = _family(n)[0]
-        get_proxy(fam or n).check(batch_size)  # unknown names fail here, before any work
+    check_request_proxies(needed, batch_size)  # unknown names fail here, before any work
     device = resolve_device(device)
 
     rows = read_table(csv_path, arch_column, acc_column, limit)
@@ -531,74 +457,56 @@ def evaluate(
                                            "device": str(device)}, indent=1))
         done = _load_scores(scores_path)
 
-        run_settings = dict(settings, device=str(device), builder=builder)
-        tasks = []
+        from .scoring.request import ScoreRequest
+
+        todo, requests = [], []
         for r in rows:
             have = done.get(r["key"])
             if have is not None and have["arch"] != r["arch"]:
                 raise ValueError(f"{scores_path}: id {r['key']!r} holds {have['arch']!r} but the CSV has {r['arch']!r}")
             missing = [n for n in needed if have is None or (n not in have["values"] and n not in have["errors"])]
             if missing:
-                tasks.append({"row": r, "proxies": missing, "settings": run_settings})
+                todo.append(r)
+                requests.append(ScoreRequest(
+                    target=_target(r["arch"], builder, resolution, num_classes), proxies=tuple(missing),
+                    resolution=resolution, num_classes=num_classes, batch_size=batch_size, seed=seed,
+                    device=device, params=r["params"] if use_table_counts else None,
+                    flops=r["flops"] if use_table_counts else None))
 
-        _run_tasks(tasks, scores_path, done, workers, threads, extra_imports, progress)
+        from .scoring.backends import get_scorer
+
+        backend = backend or ("pool" if workers > 1 else "local")
+        with get_scorer(backend, workers=workers, threads=threads, address=ray_address,
+                        imports=extra_imports) as scorer:
+            _run_requests(scorer, todo, requests, scores_path, done, progress)
         return _summarise(rows, done, names, aggs, out, budgets, plots, settings)
 
 
-class WorkerDied(ChildProcessError):
-    """A worker process of evaluate() ended abruptly."""
-
-
-def _run_tasks(tasks, scores_path, done, workers, threads, extra_imports, progress) -> None:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
+def _run_requests(scorer, rows, requests, scores_path, done, progress) -> None:
+    """Score `requests` (one per table row in `rows`), appending each row's line as it finishes."""
     from .interrupts import StopSignals
     from .progress import progress_bar
 
-    if not tasks:
+    if not requests:
         return
-    bar = progress_bar(len(tasks), "scoring", unit="arch", enabled=progress)
-    with open(scores_path, "a") as fh, StopSignals() as stop:
-        def record(res):
-            with stop.critical():
-                _append_line(fh, res)
-                cur = done.setdefault(res["key"], {"key": res["key"], "arch": res["arch"], "values": {},
-                                                   "degenerate": {}, "seconds": {}, "errors": {}})
-                for k in ("values", "degenerate", "seconds", "errors"):
-                    cur[k].update(res[k])
-            if res["errors"]:
-                bar.set_postfix_str(f"failed: {res['key']} {next(iter(res['errors']))}", refresh=False)
-            bar.update(1)
-
-        try:
-            if workers <= 1:
-                import torch
-
-                before = torch.get_num_threads()
-                torch.set_num_threads(threads)
-                try:
-                    for t in tasks:
-                        record(score_row(t))
-                finally:
-                    torch.set_num_threads(before)
-            else:
-                method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-                with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_worker_init,
-                                         initargs=(threads, tuple(extra_imports))) as pool:
-                    try:
-                        for fut in as_completed([pool.submit(score_row, t) for t in tasks]):
-                            record(fut.result())
-                    except BaseException:
-                        pool.shutdown(wait=False, cancel_futures=True)
-                        raise
-        except BrokenProcessPool as e:
-            raise WorkerDied(
-                f"a worker process died ({e}); {len(done)} architectures are saved in {scores_path}. If you call "
-                f"zsnas.evaluate(..., workers>1) from a script, put the call under `if __name__ == \"__main__\":` "
-                f"(the workers re-import the script); else rerun to continue where it stopped") from None
-        finally:
-            bar.close()
+    bar = progress_bar(len(requests), "scoring", unit="arch", enabled=progress)
+    try:
+        with open(scores_path, "a") as fh, StopSignals() as stop:
+            for i, row in scorer.iter_scores(requests):
+                r = rows[i]
+                res = {"key": r["key"], "arch": r["arch"], "values": row.values, "degenerate": row.degenerate,
+                       "seconds": row.seconds, "errors": row.errors}
+                with stop.critical():
+                    _append_line(fh, res)
+                    cur = done.setdefault(r["key"], {"key": r["key"], "arch": r["arch"], "values": {},
+                                                     "degenerate": {}, "seconds": {}, "errors": {}})
+                    for k in ("values", "degenerate", "seconds", "errors"):
+                        cur[k].update(res[k])
+                if row.errors:
+                    bar.set_postfix_str(f"failed: {r['key']} {next(iter(row.errors))}", refresh=False)
+                bar.update(1)
+    finally:
+        bar.close()
 
 
 def _summarise(rows, done, names, aggs, out, budgets, plots, settings) -> dict:
@@ -693,5 +601,4 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["correlations", "mean_best_rank", "default_budgets", "evaluate", "read_table", "score_row",
-           "build_network", "rank_aggregate_columns", "scatter_plot", "format_table"]
+__all__ = ["correlations", "mean_best_rank", "default_budgets", "evaluate", "read_table", "build_network", "rank_aggregate_columns", "scatter_plot", "format_table"]

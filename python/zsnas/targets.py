@@ -20,7 +20,8 @@ from . import defaults
 @dataclass(eq=False)
 class Target:
     name: str
-    kind: str  # "arch" (a structure string), "named" (ResNet / NB201), "module" (an nn.Module as given)
+    kind: str  # "arch" (a structure string), "named" (ResNet / NB201), "module" (an nn.Module as given),
+    # "builder" (module is a picklable builder(structure, num_classes=, residual=) -> nn.Module)
     resolution: int  # native setting
     num_classes: int
     structure: Optional[str] = None
@@ -37,6 +38,8 @@ class Target:
             from .nn.named import named_model
 
             return named_model(self.name, num_classes=nc, residual=residual)
+        if self.kind == "builder":
+            return self.module(self.structure, num_classes=nc, residual=residual)
         try:
             return copy.deepcopy(self.module)
         except Exception as e:
