@@ -69,7 +69,7 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path, device):
     assert run.counters["failed"] == len(failed)
     # The run directory holds everything, consistently.
     names = sorted(os.listdir(out))
-    assert names == sorted([".lock", "best.json", "best.txt", "best_score.png", "checkpoint.bin", "checkpoint.json",
+    assert names == sorted([".lock", "best.json", "best.txt", "best_score.png", "checkpoint.bin", "checkpoint.json", "scores.sqlite",
                             "config.json", "history.csv", "log.txt"])
     rows = read_csv(out / "history.csv")
     assert [int(r["id"]) for r in rows] == [h.id for h in hist]

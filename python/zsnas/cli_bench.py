@@ -37,13 +37,16 @@ from .cli_common import backend_choice, backend_options, device_option, import_o
 @click.option("--budgets", default=None,
               help="mBR FLOPs budgets: comma-separated values, or an integer M for M quantiles (default 10).")
 @backend_options
+@click.option("--cache", "cache", type=click.Path(dir_okay=False), default=None,
+              help="Score cache file (SQLite, shareable with searches and other benches) [default: OUT/scores.sqlite].")
+@click.option("--no-cache", is_flag=True, help="Keep no score cache.")
 @import_option
 @click.option("--no-plots", is_flag=True, help="Skip the scatter plots.")
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 def bench(data, proxies, aggregate, out, limit, resume, device, seed, batch_size, resolution, num_classes,
-          arch_column, acc_column, budgets, backend, workers, threads, ray_address, imports, no_plots, no_progress,
-          as_json):
+          arch_column, acc_column, budgets, backend, workers, threads, ray_address, cache, no_cache, imports, no_plots,
+          no_progress, as_json):
     """Benchmark proxies on DATA.csv (an architecture column plus an accuracy column).
 
     Ctrl-C / SIGTERM stop it (exit 130 / 143) with every finished row saved; the same command
@@ -73,6 +76,7 @@ def bench(data, proxies, aggregate, out, limit, resume, device, seed, batch_size
             num_classes=num_classes, arch_column=arch_column, acc_column=acc_column, budgets=budget_list,
             threads=threads or defaults.BENCH_THREADS, plots=not no_plots, progress=not (as_json or no_progress),
             extra_imports=imports, backend=backend_choice(backend, workers), ray_address=ray_address,
+            cache=None if no_cache else (cache or "auto"),
         )
     except KeyboardInterrupt as e:
         click.echo(f"\nstopped by {signal_name(e)}: every finished row is in {out}/scores.jsonl; "
@@ -84,6 +88,9 @@ def bench(data, proxies, aggregate, out, limit, resume, device, seed, batch_size
     else:
         click.echo(f"{results['n_rows']} architectures from {data}; results in {out}/results.json")
         click.echo(ev.format_table(results))
+        if results.get("cache"):
+            c = results["cache"]
+            click.echo(f"score cache: {c['hits']} hits, {c['misses']} misses ({c['path']})")
     if results["missing_accuracy"]:
         click.echo(f"warning: {len(results['missing_accuracy'])} rows of {data} have no accuracy (blank or NaN) "
                    f"and are left out of every correlation", err=True)

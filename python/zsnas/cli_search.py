@@ -51,13 +51,16 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
               help="Candidates asked per engine round trip and scored together [default: 1, Zen-NAS Algorithm 2]; "
                    "part of the run (same seed + batch = same history on any backend).")
 @backend_options
+@click.option("--cache", "cache", type=click.Path(dir_okay=False), default=None,
+              help="Score cache file (SQLite, shareable between runs and processes) [default: OUT/scores.sqlite].")
+@click.option("--no-cache", is_flag=True, help="Score every candidate, keep no cache.")
 @import_option
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params, max_flops, max_layers,
                max_latency_ms, no_default_budget, latency_table, latency_batch, latency_precision, latency_device,
                resolution, num_classes, batch_size, repeats, seed, device, out, resume, checkpoint_every, show_top,
-               batch, backend, workers, threads, ray_address, imports, no_progress, as_json):
+               batch, backend, workers, threads, ray_address, cache, no_cache, imports, no_progress, as_json):
     """Search a space for the best architecture by zero-cost proxies under a budget.
 
     Writes a run directory (config, log, checkpoint, history.csv, best.json, best_score.png);
@@ -86,7 +89,8 @@ def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params
                      batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_batch=latency_batch,
                      latency_precision=latency_precision, latency_device=latency_device,
                      checkpoint_every=checkpoint_every, batch=batch, backend=backend_choice(backend, workers),
-                     workers=workers, threads=threads, ray_address=ray_address, imports=imports,
+                     workers=workers, threads=threads, ray_address=ray_address,
+                     cache=None if no_cache else (cache or "auto"), imports=imports,
                      progress=not no_progress)
     except KeyboardInterrupt as e:
         click.echo(f"\nstopped by {signal_name(e)}: checkpoint written; continue with: "
@@ -97,7 +101,7 @@ def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params
                                    f"--resume`, or choose another --out") from None
     if as_json:
         click.echo(json.dumps({"out": str(run.out), "elapsed_s": run.elapsed, "counters": run.counters,
-                               "best": run.top(show_top), "failure": run.failure()}, indent=2))
+                               "best": run.top(show_top), "failure": run.failure(), "cache": run.cache}, indent=2))
     else:
         c = run.counters
         click.echo(f"{run.config.strategy} search of {run.config.space['name']}: {c['iteration']} iterations, "
@@ -111,6 +115,8 @@ def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params
                 for r in top:
                     click.echo(f"  {r['rank'] + 1:>2}. {r['value']:.6g}  params {r['params'] / 1e6:.3f} M  "
                                f"FLOPs {r['flops'] / 1e6:.1f} M  {r['structure']}")
+        if run.cache:
+            click.echo(f"score cache: {run.cache['hits']} hits, {run.cache['misses']} misses ({run.cache['path']})")
         click.echo(f"run directory: {run.out}")
     if run.failure() is not None:
         raise click.ClickException(run.failure())

@@ -385,6 +385,7 @@ def evaluate(
     progress: bool = True,
     backend: Optional[str] = None,
     ray_address: Optional[str] = None,
+    cache: Optional[str] = "auto",
 ) -> dict:
     """Score every architecture of ``csv_path`` and correlate each proxy with the accuracy.
 
@@ -401,6 +402,8 @@ def evaluate(
             (the workers re-import it); a worker that dies has its architectures scored again.
         backend: "local", "pool" or "ray" (zsnas.scoring.backends); default local, or pool
             when workers > 1. ray_address: a running Ray cluster (default: a local one).
+        cache: a score cache file shared with other benches and searches ("auto" =
+            OUT/scores.sqlite, None = none); results report its hits and misses.
         resume: keep what ``scores.jsonl`` already holds and score only the missing
             (architecture, proxy) pairs; False starts the file afresh. A proxy that failed on an
             architecture counts as done (its error is kept).
@@ -476,10 +479,16 @@ def evaluate(
         from .scoring.backends import get_scorer
 
         backend = backend or ("pool" if workers > 1 else "local")
-        with get_scorer(backend, workers=workers, threads=threads, address=ray_address,
-                        imports=extra_imports) as scorer:
+        if cache == "auto":
+            cache = os.path.join(out, "scores.sqlite")
+        with get_scorer(backend, workers=workers, threads=threads, address=ray_address, imports=extra_imports,
+                        cache=cache) as scorer:
             _run_requests(scorer, todo, requests, scores_path, done, progress)
-        return _summarise(rows, done, names, aggs, out, budgets, plots, settings)
+            store = getattr(scorer, "cache", None)
+            cache_stats = None if store is None else {"path": store.path, "hits": store.hits, "misses": store.misses}
+        results = _summarise(rows, done, names, aggs, out, budgets, plots, settings)
+        results["cache"] = cache_stats
+        return results
 
 
 def _run_requests(scorer, rows, requests, scores_path, done, progress) -> None:

@@ -232,6 +232,7 @@ class Run:
     def __init__(self, engine, config: SearchConfig, out: Optional[Path], elapsed: float = 0.0, interrupted=False):
         self.engine, self.config, self.out = engine, config, out
         self.elapsed, self.interrupted = elapsed, interrupted
+        self.cache: Optional[dict] = None  # {"path", "hits", "misses"} of this call's score cache
 
     @property
     def columns(self) -> List[str]:
@@ -516,8 +517,8 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
            mutations: Optional[int] = None, random_steps: Optional[int] = None, max_rejections: Optional[int] = None,
            checkpoint_every: Optional[int] = None, checkpoint_seconds: float = defaults.SEARCH_CHECKPOINT_SECONDS,
            batch: Optional[int] = None, backend: str = "local", workers: int = 1, threads: Optional[int] = None,
-           ray_address: Optional[str] = None, imports: Optional[Sequence[str]] = None,
-           progress: bool = True) -> Run:
+           ray_address: Optional[str] = None, cache: Union[str, os.PathLike, None] = "auto",
+           imports: Optional[Sequence[str]] = None, progress: bool = True) -> Run:
     """Search `space` for the best architecture by `proxy` within `budget`.
 
     Defaults (zsnas.defaults; the CLI has the same): space "res", proxy "zen", strategy "zen",
@@ -545,6 +546,9 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
     backend: where the proxies run: "local" (this process), "pool" (`workers` processes of
         `threads` torch threads) or "ray" (`workers` actors; on the cluster at `ray_address`,
         else a local loopback-only one). Not part of the run: a resume may use another.
+    cache: a score cache file (SQLite; several processes may share one) that answers the
+        (architecture, proxy, setting) scores it holds and keeps the new ones: "auto" =
+        OUT/scores.sqlite (none without out), None = no cache. run.cache says hits / misses.
     imports: modules (or .py files) defining the proxies named, imported now and on resume.
 
     Returns a Run (run.best, run.best_scores, run.history, run.top(n); run.failure() says why a
@@ -619,11 +623,18 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
             rd.log(lock.describe_stale())
         from .scoring.backends import get_scorer
 
+        if cache == "auto":
+            cache = out_path / "scores.sqlite" if out_path is not None else None
         scorer = None if cfg.native else get_scorer(backend, workers=workers, threads=threads, address=ray_address,
-                                                    imports=cfg.imports)
+                                                    imports=cfg.imports, cache=None if cache is None else str(cache))
         try:
             with StopSignals() as stop:
-                return _drive(engine, cfg, rd, device, elapsed0, checkpoint_seconds, progress, prior, stop, scorer)
+                run = _drive(engine, cfg, rd, device, elapsed0, checkpoint_seconds, progress, prior, stop, scorer)
+            store = getattr(scorer, "cache", None)
+            if store is not None:
+                run.cache = {"path": store.path, "hits": store.hits, "misses": store.misses}
+                rd.log(f"score cache {store.path}: {store.hits} hits, {store.misses} misses")
+            return run
         finally:
             if scorer is not None:
                 scorer.close()

@@ -42,13 +42,19 @@ class Scorer:
 
 
 def get_scorer(backend: str = "local", workers: int = 1, threads: Optional[int] = None, address: Optional[str] = None,
-               imports: Sequence[str] = ()) -> Scorer:
+               imports: Sequence[str] = (), cache: Optional[str] = None) -> Scorer:
     """A scorer of `backend` with `workers` processes / actors of `threads` torch threads each
     (default 1; in-process: None leaves the caller's threads as they are).
 
-    imports: the user's proxy modules, imported in every worker. ValueError for an unknown
-    backend or a bad count; ``ray`` without Ray installed says how to install it.
+    imports: the user's proxy modules, imported in every worker. cache: a score cache file
+    (zsnas.scoring.cache) answering what it holds. ValueError for an unknown backend or a bad
+    count; ``ray`` without Ray installed says how to install it.
     """
+    if cache is not None:
+        from ..cache import CachedScorer, ScoreCache
+
+        store = ScoreCache(cache)  # a bad file fails before any worker starts
+        return CachedScorer(get_scorer(backend, workers, threads, address, imports), store)
     for label, v in (("workers", workers), ("threads", 1 if threads is None else threads)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{label} must be a whole number >= 1, got {v!r}")
