@@ -1,0 +1,215 @@
+"""Scoring at scale (issue 10): one scorer contract over local / pool / Ray backends, the same
+history whatever the backend, dead workers' requests re-run, the persistent score cache."""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import zsnas
+from zsnas.scoring.backends import get_scorer
+from zsnas.scoring.cache import CacheError, ScoreCache
+from zsnas.scoring.request import ScoreRequest
+from zsnas.search import search
+from zsnas.targets import resolve_target
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+DATA = Path(__file__).parent.parent.parent / "shared/data/nb201_dev.csv"
+SMALL = "SuperConvK3BNRELU(3,8,2,1)SuperResK1K3K1(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)"
+
+# A proxy whose worker dies (SIGKILL, as the kernel's OOM killer does) on its Nth call in the
+# whole run -- once: a marker file remembers that it happened.
+KILLER = textwrap.dedent("""
+    import os, signal
+    from zsnas.proxies import register_proxy
+
+    HERE = os.path.dirname(os.path.abspath(__file__))  # workers of any backend read their orders here
+
+    @register_proxy("killer_params")
+    def killer_params(ctx):
+        with open(os.path.join(HERE, "calls"), "a") as f:
+            f.write("x")
+        calls = os.path.getsize(os.path.join(HERE, "calls"))
+        with open(os.path.join(HERE, "kill_at")) as f:
+            kill_at = int(f.read())
+        if calls == kill_at:
+            try:
+                os.close(os.open(os.path.join(HERE, "killed"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return float(ctx.params)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return float(ctx.params)
+""")
+
+
+def kill_at(killer, n):
+    (killer.parent / "kill_at").write_text(str(n))
+    (killer.parent / "calls").write_text("")
+
+
+def history(out):
+    return (Path(out) / "history.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'zsnas[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
+             _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def killer(tmp_path):
+    d = tmp_path / "killer"
+    d.mkdir()
+    p = d / "killer.py"
+    p.write_text(KILLER)
+    return p
+
+
+ZEN_SEARCH = dict(proxy="zen", iterations=16, batch=4, batch_size=8, seed=3, population=16, progress=False,
+                  cache=None)
+
+
+def test_rows_do_not_depend_on_the_backend(ray_cluster):
+    target = resolve_target(SMALL)
+    reqs = [ScoreRequest(target=target, proxies=("zen", "az_trainability", "params"), resolution=32, num_classes=10,
+                         batch_size=8, seed=s) for s in range(5)]
+    want = get_scorer("local").score(reqs)
+    assert want[0].values["params"] == zsnas.Arch(SMALL).params(num_classes=10)
+    assert len({r.values["zen"] for r in want}) == 5  # the seed reaches the proxy
+    for backend, workers in (("pool", 2), ("ray", 2)):
+        with get_scorer(backend, workers=workers) as scorer:
+            got = scorer.score(reqs)
+        assert [r.values for r in got] == [r.values for r in want], backend
+        assert [r.sub_scores for r in got] == [r.sub_scores for r in want], backend
+
+
+def test_same_seed_and_batch_give_the_same_zen_search_on_every_backend(tmp_path, ray_cluster):
+    search(out=tmp_path / "local", **ZEN_SEARCH)
+    want = history(tmp_path / "local")
+    for name, kw in (("pool1", dict(backend="pool", workers=1)), ("pool2", dict(backend="pool", workers=2)),
+                     ("ray2", dict(backend="ray", workers=2))):
+        search(out=tmp_path / name, **kw, **ZEN_SEARCH)
+        assert history(tmp_path / name) == want, name
+    # batch is part of the run: another batch is another (valid) history.
+    other = search(out=tmp_path / "b1", **{**ZEN_SEARCH, "batch": 1})
+    assert other.counters["iteration"] == 16 and history(tmp_path / "b1") != want
+
+
+def test_a_pool_worker_killed_mid_batch_changes_nothing(tmp_path, killer):
+    kw = dict(proxy="killer_params", iterations=40, batch=8, strategy="az", top_k=8, seed=1, imports=[str(killer)],
+              progress=False, cache=None)
+    kill_at(killer, 10**6)  # never: the reference run
+    search(out=tmp_path / "local", **kw)
+    kill_at(killer, 11)  # the worker dies on the 11th call, in the second batch
+    run = search(out=tmp_path / "pool", backend="pool", workers=2, **kw)
+    assert (killer.parent / "killed").exists()  # it did die
+    assert history(tmp_path / "pool") == history(tmp_path / "local")
+    assert run.counters["failed"] == 0
+
+
+def test_a_ray_actor_killed_mid_search_changes_nothing(tmp_path, killer, ray_cluster):
+    kw = dict(proxy="killer_params", iterations=40, batch=8, strategy="az", top_k=8, seed=1, imports=[str(killer)],
+              progress=False, cache=None)
+    kill_at(killer, 10**6)
+    search(out=tmp_path / "local", **kw)
+    kill_at(killer, 11)
+    search(out=tmp_path / "ray", backend="ray", workers=2, **kw)
+    assert (killer.parent / "killed").exists()
+    assert history(tmp_path / "ray") == history(tmp_path / "local")
+
+
+def test_bench_on_ray_matches_local(tmp_path, ray_cluster):
+    kw = dict(proxies=["synflow", "params"], limit=6, plots=False, progress=False, cache=None)
+    local = zsnas.evaluate.evaluate(str(DATA), out=str(tmp_path / "l"), **kw)
+    on_ray = zsnas.evaluate.evaluate(str(DATA), out=str(tmp_path / "r"), backend="ray", workers=2, **kw)
+    assert local["table"] == on_ray["table"]
+    assert local["proxies"]["params"]["kendall"] == on_ray["proxies"]["params"]["kendall"]
+
+
+def test_a_second_identical_search_rescores_nothing(tmp_path):
+    cache = tmp_path / "shared.sqlite"
+    kw = dict(proxy="zen", iterations=20, batch_size=8, seed=2, progress=False, cache=cache)
+    first = search(out=tmp_path / "a", **kw)
+    ok = sum(1 for e in first.history if e.status == "ok")
+    assert first.cache == {"path": str(cache), "hits": 0, "misses": ok}
+    second = search(out=tmp_path / "b", **kw)
+    assert second.cache == {"path": str(cache), "hits": ok, "misses": 0}
+    assert history(tmp_path / "a") == history(tmp_path / "b")
+    assert "0 misses" in (tmp_path / "b" / "log.txt").read_text()
+    # Another setting is another key: nothing is reused across it.
+    third = search(out=tmp_path / "c", **{**kw, "batch_size": 16})
+    assert third.cache["hits"] == 0
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from zsnas.scoring.cache import ScoreCache
+    c = ScoreCache(sys.argv[1])
+    for i in range(300):
+        c.put([(f"{sys.argv[2]}-{i}", {"value": float(i), "sub_scores": {}, "degenerate": 0, "seconds": 0.0})])
+""")
+
+
+def test_two_processes_writing_one_cache_lose_nothing(tmp_path):
+    path = str(tmp_path / "c.sqlite")
+    ScoreCache(path).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, path, tag], env=ENV) for tag in ("a", "b")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    c = ScoreCache(path)
+    assert len(c) == 600
+    got = c.get([f"a-{i}" for i in range(300)] + [f"b-{i}" for i in range(300)])
+    assert sorted(v["value"] for v in got.values()) == sorted([float(i) for i in range(300)] * 2)
+
+
+def test_damaged_or_foreign_cache_files_are_refused_by_name(tmp_path):
+    path = tmp_path / "c.sqlite"
+    c = ScoreCache(str(path))
+    c.put([(f"k{i}", {"value": 1.0, "sub_scores": {}, "degenerate": 0, "seconds": 0.0}) for i in range(2000)])
+    c.close()
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(CacheError, match=str(path)):
+        c = ScoreCache(str(path))
+        c.get([f"k{i}" for i in range(2000)])
+    path.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(CacheError, match=f"score cache {path} is damaged or not a zsnas score cache"):
+        ScoreCache(str(path))
+    foreign = tmp_path / "other.sqlite"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE users (name TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(CacheError, match="not a zsnas score cache"):
+        ScoreCache(str(foreign))
+    r = subprocess.run([sys.executable, "-m", "zsnas.cli", "search", "-n", "3", "--cache", str(foreign), "--out",
+                        str(tmp_path / "o"), "--no-progress"], capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 1 and "not a zsnas score cache" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cached_values_are_plain_json():
+    """No pickle: what the cache holds is readable text."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "c.sqlite")
+        c = ScoreCache(path)
+        c.put([("k", {"value": float("-inf"), "sub_scores": {"x": 1.5}, "degenerate": 1, "seconds": 0.1})])
+        c.close()
+        (text,) = sqlite3.connect(path).execute("SELECT result FROM scores").fetchone()
+        assert json.loads(text) == {"value": "-inf", "sub_scores": {"x": 1.5}, "degenerate": 1, "seconds": 0.1}
+        assert ScoreCache(path).get(["k"])["k"]["value"] == "-inf"
+
+
+def test_backend_errors_are_clear():
+    with pytest.raises(ValueError, match="unknown scoring backend 'gpu'"):
+        get_scorer("gpu")
+    with pytest.raises(ValueError, match="workers must be a whole number >= 1"):
+        get_scorer("pool", workers=0)
