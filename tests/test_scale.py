@@ -213,3 +213,89 @@ def test_backend_errors_are_clear():
         get_scorer("gpu")
     with pytest.raises(ValueError, match="workers must be a whole number >= 1"):
         get_scorer("pool", workers=0)
+
+
+# ---- the public ask/tell API -------------------------------------------------------------------
+def _score_remotely(req):
+    """What a service's worker does: score the request it was handed."""
+    row = get_scorer("local").score([req])[0]
+    return row.values.get("zen"), row.error
+
+
+def _drive(session, pool, batch, stop_after=None):
+    told = 0
+    while not session.finished and (stop_after is None or told < stop_after):
+        cands = session.ask(batch)
+        if not cands:
+            break
+        futures = {pool.submit(_score_remotely, session.request(c)): c for c in cands}
+        from concurrent.futures import as_completed
+
+        results = []
+        for fut in as_completed(futures):  # finishes in any order
+            value, error = fut.result()
+            results.append((futures[fut].id, {"zen": value} if not error else None, error))
+        session.tell(results)
+        told += len(cands)
+
+
+SESSION_SETTINGS = dict(proxy="zen", iterations=24, seed=5, batch_size=8, population=16, batch=4)
+
+
+def test_ask_tell_from_a_thread_pool_gives_the_search_history(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    search(out=tmp_path / "s", progress=False, cache=None, **SESSION_SETTINGS)
+    session = zsnas.SearchSession.create(**SESSION_SETTINGS)
+    with ThreadPoolExecutor(4) as pool:
+        _drive(session, pool, batch=4)
+    e = session.engine
+    assert e.csv_header() + e.csv_rows_range(0, len(e)) == history(tmp_path / "s").decode()
+    assert session.run.best == zsnas.search.load_run(tmp_path / "s").best
+    assert session.ask(4) == []  # the run is over
+
+
+RESTORE = textwrap.dedent("""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    import zsnas
+    sys.path.insert(0, sys.argv[3])
+    from test_scale import _drive
+
+    session = zsnas.SearchSession.restore(sys.argv[1])
+    with ThreadPoolExecutor(4) as pool:
+        _drive(session, pool, batch=4)
+    e = session.engine
+    open(sys.argv[2], "w").write(e.csv_header() + e.csv_rows_range(0, len(e)))
+""")
+
+
+def test_a_session_checkpoint_continues_identically_in_a_new_process(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    straight = zsnas.SearchSession.create(**SESSION_SETTINGS)
+    with ThreadPoolExecutor(4) as pool:
+        _drive(straight, pool, batch=4)
+    half = zsnas.SearchSession.create(**SESSION_SETTINGS)
+    with ThreadPoolExecutor(4) as pool:
+        _drive(half, pool, batch=4, stop_after=12)
+    half.save(tmp_path / "session.bin")
+    out = tmp_path / "history.csv"
+    subprocess.run([sys.executable, "-c", RESTORE, str(tmp_path / "session.bin"), str(out), str(Path(__file__).parent)],
+                   check=True, env=ENV, timeout=300)
+    e = straight.engine
+    assert out.read_text() == e.csv_header() + e.csv_rows_range(0, len(e))
+
+
+def test_session_guards():
+    s = zsnas.SearchSession.create(proxy="zen", iterations=4, batch_size=8)
+    with pytest.raises(ValueError, match="unknown setting"):
+        zsnas.SearchSession.create(proxy="zen", iterationz=4)
+    (c,) = s.ask(1)
+    assert c.params == zsnas.Arch(c.structure).params(num_classes=10) and c.resolution == 32
+    with pytest.raises(ValueError, match=f"candidate {c.id} has no value for zen"):
+        s.tell([(c.id, {}, "")])
+    s.tell([(c.id, None, "RuntimeError: out of memory on the service's GPU")])
+    assert s.run.history[0].status == "failed" and "service's GPU" in s.run.history[0].error
+    with pytest.raises(ValueError, match="not a zsnas search session"):
+        zsnas.SearchSession.restore(b"hello")

@@ -19,6 +19,7 @@ _LAZY = {
     "proxies": ("zsnas.proxies", None),
     "spaces": ("zsnas.spaces", None),
     "search": ("zsnas.search", "search"),
+    "SearchSession": ("zsnas.session", "SearchSession"),
     "ops": ("zsnas.ops", None),
 }
 
@@ -48,4 +49,4 @@ def info() -> dict:
     return out
 
 
-__all__ = ["Arch", "ArchError", "Block", "info", "score", "search", "evaluate", "nn", "proxies", "spaces", "__version__"]
+__all__ = ["Arch", "ArchError", "Block", "info", "score", "search", "SearchSession", "evaluate", "nn", "proxies", "spaces", "__version__"]

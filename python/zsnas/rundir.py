@@ -35,11 +35,11 @@ class RunLocked(RunDirError):
                          f"or choose another output directory")
 
 
-def write_atomic(path: Union[str, os.PathLike], text: str) -> None:
-    """Write `text` to `path` so a reader (or a crash) sees the old file or the new one, never half."""
+def write_atomic(path: Union[str, os.PathLike], text: Union[str, bytes]) -> None:
+    """Write `text` (str or bytes) to `path` so a reader (or a crash) sees the old file or the new one, never half."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
+    with open(tmp, "wb" if isinstance(text, bytes) else "w") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
