@@ -299,3 +299,57 @@ def test_session_guards():
     assert s.run.history[0].status == "failed" and "service's GPU" in s.run.history[0].error
     with pytest.raises(ValueError, match="not a zsnas search session"):
         zsnas.SearchSession.restore(b"hello")
+
+
+# ---- two-stage search --------------------------------------------------------------------------
+def test_two_stage_search_scores_only_the_best_fraction_of_each_batch(tmp_path):
+    import csv
+
+    run = search(proxy="zen", batch_size=8, iterations=48, batch=8, prefilter=("params", 0.25), seed=4,
+                 out=tmp_path / "t", cache=None, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "t" / "history.csv")))
+    assert run.counters["filtered"] == sum(r["status"] == "filtered" for r in rows) > 0
+    batches = {}
+    for r in rows:
+        batches.setdefault(int(r["id"]) // 8, []).append(r)
+    for group in batches.values():
+        ok = [int(r["params"]) for r in group if r["status"] == "ok"]
+        out = [r for r in group if r["status"] == "filtered"]
+        assert len(ok) == -(-len(group) // 4)  # ceil(0.25 n)
+        assert all(min(ok) >= int(r["params"]) for r in out)
+        assert all(f"params {int(r['params'])} not in the best" in r["error"] and r["score_zen"] == "" for r in out)
+    with pytest.raises(ValueError, match="give batch >= 2"):
+        search(proxy="zen", iterations=4, prefilter=("params", 0.5), progress=False)
+    with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\)"):
+        search(proxy="zen", iterations=4, batch=4, prefilter=("params", 1.5), progress=False)
+
+
+def test_two_stage_resume_after_an_interrupt_matches(tmp_path):
+    from zsnas.proxies import register_proxy
+    from zsnas.proxies.registry import _REGISTRY
+
+    kw = dict(iterations=120, batch=6, prefilter=("synflow", 0.5), strategy="az", top_k=8, seed=2, batch_size=4,
+              cache=None, progress=False)
+    _REGISTRY.pop("test_ref2", None)
+    register_proxy("test_ref2")(lambda ctx: float(ctx.params))
+    search(proxy="test_ref2", out=tmp_path / "a", **kw)
+    calls = {"n": 0}
+
+    def interrupting(ctx):
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise KeyboardInterrupt
+        return float(ctx.params)
+
+    _REGISTRY.pop("test_interrupt2", None)
+    register_proxy("test_interrupt2")(interrupting)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(proxy="test_interrupt2", out=tmp_path / "b", **kw)
+        search(out=tmp_path / "b", resume=True, progress=False)
+    finally:
+        _REGISTRY.pop("test_interrupt2", None)
+        _REGISTRY.pop("test_ref2", None)
+    assert calls["n"] > 25
+    a = history(tmp_path / "a").decode().replace("score_test_ref2", "score_test_interrupt2")
+    assert history(tmp_path / "b").decode() == a

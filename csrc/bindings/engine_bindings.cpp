@@ -26,7 +26,7 @@ py::dict topk_stats_dict(const RankTopK::Stats& s) {
   return d;
 }
 
-const char* status_text(Status s) { return s == Status::Ok ? "ok" : s == Status::Failed ? "failed" : "pending"; }
+
 
 EngineConfig make_config(const std::string& strategy, int64_t iterations, int64_t population, int64_t top_k, uint64_t seed,
                          std::vector<std::string> scores, double rho_start, double rho_end, double rho_fraction,
@@ -226,6 +226,8 @@ void bind_engine(py::module_& m) {
              e.tell(ids, flat, errors);
            }, py::arg("ids"), py::arg("scores"), py::arg("errors") = std::vector<std::string>{},
            "scores: one row of num_scores floats per id; errors[i] non-empty marks candidate i failed")
+      .def("filter", &Engine::filter, py::arg("ids"), py::arg("reasons"),
+           "record pending candidates as filtered (a two-stage search's first stage passed them over)")
       .def("run_native", [](Engine& e, int64_t max_iterations) {
              if (e.budget_calls_python()) return e.run_native(max_iterations);  // the latency callable needs the GIL
              py::gil_scoped_release release;
@@ -246,6 +248,7 @@ void bind_engine(py::module_& m) {
         d["rejected"] = s.rejected;
         d["duplicates"] = s.duplicates;
         d["failed"] = s.failed;
+        d["filtered"] = e.filtered();
         d["rejected_layers"] = s.rejected_by[1];
         d["rejected_params"] = s.rejected_by[2];
         d["rejected_flops"] = s.rejected_by[3];
@@ -257,7 +260,7 @@ void bind_engine(py::module_& m) {
       .def("__len__", &Engine::size)
       .def("arch", &Engine::arch, py::arg("id"))
       .def("structure", &Engine::structure, py::arg("id"))
-      .def("status", [](const Engine& e, int64_t id) { return status_text(e.status(id)); }, py::arg("id"))
+      .def("status", [](const Engine& e, int64_t id) { return status_name(e.status(id)); }, py::arg("id"))
       .def("error", &Engine::error, py::arg("id"))
       .def("scores", &Engine::scores, py::arg("id"))
       .def("record", [](const Engine& e, int64_t id) {
@@ -267,7 +270,7 @@ void bind_engine(py::module_& m) {
              d["structure"] = e.structure(id);
              d["iteration"] = s.born.at(id);
              d["parent"] = s.parent.at(id);
-             d["status"] = status_text(e.status(id));
+             d["status"] = status_name(e.status(id));
              d["params"] = s.params.at(id);
              d["flops"] = s.flops.at(id);
              d["layers"] = s.layers.at(id);

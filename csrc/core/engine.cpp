@@ -34,14 +34,6 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
-const char* status_name(Status s) {
-  switch (s) {
-    case Status::Pending: return "pending";
-    case Status::Ok: return "ok";
-    case Status::Failed: return "failed";
-  }
-  return "?";
-}
 
 enum class Native { Params, Flops, Layers, Latency };
 
@@ -55,6 +47,16 @@ bool native_kind(const std::string& name, Native* out) {
 }
 
 }  // namespace
+
+const char* status_name(Status s) {
+  switch (s) {
+    case Status::Pending: return "pending";
+    case Status::Ok: return "ok";
+    case Status::Failed: return "failed";
+    case Status::Filtered: return "filtered";
+  }
+  return "?";
+}
 
 bool Engine::IdEq::operator()(int64_t a, int64_t b) const {
   const uint64_t a0 = s->offsets[a], a1 = s->offsets[a + 1], b0 = s->offsets[b], b1 = s->offsets[b + 1];
@@ -429,6 +431,22 @@ void Engine::tell_one(int64_t id, const double* scores, const std::string& error
   }
 }
 
+void Engine::filter(const std::vector<int64_t>& ids, const std::vector<std::string>& reasons) {
+  if (reasons.size() != ids.size()) throw std::invalid_argument("engine.filter: one reason per id");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const int64_t id = ids[i];
+    check_id(id);
+    auto pa = pending_arch_.find(id);
+    if (static_cast<Status>(s_.status[id]) != Status::Pending || pa == pending_arch_.end())
+      throw std::invalid_argument("engine.filter: candidate " + std::to_string(id) + " is not pending");
+    pending_arch_.erase(pa);
+    s_.status[id] = static_cast<uint8_t>(Status::Filtered);
+    s_.errors[id] = reasons[i];
+    s_.waiting.erase(std::remove(s_.waiting.begin(), s_.waiting.end(), id), s_.waiting.end());
+    ++filtered_;
+  }
+}
+
 void Engine::tell(const std::vector<int64_t>& ids, const std::vector<double>& scores, const std::vector<std::string>& errors) {
   if (scores.size() != ids.size() * static_cast<size_t>(M_))
     throw std::invalid_argument("engine.tell: expected " + std::to_string(ids.size()) + " x " + std::to_string(M_) +
@@ -582,6 +600,7 @@ void Engine::restore(EngineState st) {
   pop_arch_.clear();
   pop_score_.clear();
   best1_ = -1;
+  filtered_ = 0;
   if (strategy_ == Strategy::Az) topk_ = std::make_unique<RankTopK>(M_, cfg_.top_k);
   else if (M_ > 1) topk_ = std::make_unique<RankTopK>(M_, 1);
   std::vector<int64_t> ok_ids;
@@ -596,6 +615,8 @@ void Engine::restore(EngineState st) {
       ok_ids.push_back(static_cast<int64_t>(id));
       ok_scores.insert(ok_scores.end(), s_.scores.begin() + id * M_, s_.scores.begin() + (id + 1) * M_);
       if (M_ == 1 && (best1_ < 0 || s_.scores[id] > s_.scores[best1_])) best1_ = static_cast<int64_t>(id);
+    } else if (st == Status::Filtered) {
+      ++filtered_;
     } else if (st == Status::Pending) {
       pending_arch_.emplace(static_cast<int64_t>(id), arch_unchecked(static_cast<int64_t>(id)));
       reissue_.push_back(static_cast<int64_t>(id));

@@ -63,7 +63,10 @@ struct EngineConfig {
   LatencyKey latency_key;                       // which LUT measurements the latency budget / score reads
 };
 
-enum class Status : uint8_t { Pending = 0, Ok = 1, Failed = 2 };
+// Filtered: asked, then passed over by a two-stage search's cheap first stage (never scored by
+// the expensive proxy; the reason, with its cheap score, is the candidate's error text).
+enum class Status : uint8_t { Pending = 0, Ok = 1, Failed = 2, Filtered = 3 };
+const char* status_name(Status s);  // "pending", "ok", "failed", "filtered"
 
 // Everything a checkpoint holds; the engine's other members are derived from it.
 struct EngineState {
@@ -109,6 +112,9 @@ class Engine {
   // Record results: scores is ids.size() × M row-major; errors[i] non-empty marks a failure
   // (errors may be empty = all succeeded). NaN scores are failures too.
   void tell(const std::vector<int64_t>& ids, const std::vector<double>& scores, const std::vector<std::string>& errors);
+  // Record pending candidates as filtered (reasons[i] says why); they take no part in the search.
+  void filter(const std::vector<int64_t>& ids, const std::vector<std::string>& reasons);
+  int64_t filtered() const { return filtered_; }
   // ask/score/tell with the native scorers (every score name must be native) until the run
   // ends or `max_iterations` more iterations are done; returns the iterations done.
   int64_t run_native(int64_t max_iterations);
@@ -198,6 +204,7 @@ class Engine {
   std::unique_ptr<RankTopK> topk_;  // az: k = top_k; M > 1: k = 1 (best of history)
   std::unordered_map<int64_t, Arch> parent_cache_;
   int64_t best1_ = -1;  // M == 1: best id (max score, earliest on ties)
+  int64_t filtered_ = 0;  // derived from the statuses (not stored in checkpoints)
 };
 
 }  // namespace zsnas

@@ -357,6 +357,10 @@ class Engine:
         ...
     def structure(self, id: typing.SupportsInt | typing.SupportsIndex) -> str:
         ...
+    def filter(self, ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], reasons: collections.abc.Sequence[str]) -> None:
+        """
+        record pending candidates as filtered (a two-stage search's first stage passed them over)
+        """
     def tell(self, ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], scores: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]], errors: collections.abc.Sequence[str] = []) -> None:
         """
         scores: one row of num_scores floats per id; errors[i] non-empty marks candidate i failed

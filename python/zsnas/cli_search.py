@@ -50,6 +50,9 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
 @click.option("--batch", type=positive(), default=None,
               help="Candidates asked per engine round trip and scored together [default: 1, Zen-NAS Algorithm 2]; "
                    "part of the run (same seed + batch = same history on any backend).")
+@click.option("--prefilter", default=None, metavar="PROXY:FRACTION",
+              help="Two-stage search: rank each batch by a cheap proxy (e.g. synflow:0.25, flops:0.5) and give only "
+                   "the best fraction the expensive proxy; the rest are recorded as filtered. Needs --batch >= 2.")
 @backend_options
 @click.option("--cache", "cache", type=click.Path(dir_okay=False), default=None,
               help="Score cache file (SQLite, shareable between runs and processes) [default: OUT/scores.sqlite].")
@@ -60,7 +63,8 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
 def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params, max_flops, max_layers,
                max_latency_ms, no_default_budget, latency_table, latency_batch, latency_precision, latency_device,
                resolution, num_classes, batch_size, repeats, seed, device, out, resume, checkpoint_every, show_top,
-               batch, backend, workers, threads, ray_address, cache, no_cache, imports, no_progress, as_json):
+               batch, prefilter, backend, workers, threads, ray_address, cache, no_cache, imports, no_progress,
+               as_json):
     """Search a space for the best architecture by zero-cost proxies under a budget.
 
     Writes a run directory (config, log, checkpoint, history.csv, best.json, best_score.png);
@@ -80,6 +84,14 @@ def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params
         from .spaces import SearchSpace
 
         space_arg = SearchSpace.from_json(space)
+    stage_one = None
+    if prefilter is not None:
+        name, _, frac = prefilter.rpartition(":")
+        try:
+            stage_one = (name, float(frac))
+        except ValueError:
+            raise click.BadParameter(f"{prefilter!r} is not PROXY:FRACTION (e.g. synflow:0.25)",
+                                     param_hint="--prefilter") from None
     limits = {"params": max_params, "flops": max_flops, "layers": max_layers, "latency_ms": max_latency_ms}
     budget = {k: v for k, v in limits.items() if v is not None} or None
     try:
@@ -88,7 +100,8 @@ def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params
                      default_budget=not no_default_budget, resolution=resolution, num_classes=num_classes,
                      batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_batch=latency_batch,
                      latency_precision=latency_precision, latency_device=latency_device,
-                     checkpoint_every=checkpoint_every, batch=batch, backend=backend_choice(backend, workers),
+                     checkpoint_every=checkpoint_every, batch=batch, prefilter=stage_one,
+                     backend=backend_choice(backend, workers),
                      workers=workers, threads=threads, ray_address=ray_address,
                      cache=None if no_cache else (cache or "auto"), imports=imports,
                      progress=not no_progress)
@@ -105,8 +118,8 @@ def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params
     else:
         c = run.counters
         click.echo(f"{run.config.strategy} search of {run.config.space['name']}: {c['iteration']} iterations, "
-                   f"{c['candidates']} candidates ({c['failed']} failed, {c['rejected']} rejected, "
-                   f"{c['duplicates']} duplicates) in {run.elapsed:.1f} s")
+                   f"{c['candidates']} candidates ({c['failed']} failed, {c['filtered']} filtered, "
+                   f"{c['rejected']} rejected, {c['duplicates']} duplicates) in {run.elapsed:.1f} s")
         if run.failure() is None:
             click.echo(run.summary())
             top = run.top(show_top)

@@ -45,7 +45,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _core, __version__, defaults
 from .arch import Arch
@@ -85,6 +85,7 @@ class SearchConfig:
     max_rejections: int = 100000
     checkpoint_every: int = defaults.SEARCH_CHECKPOINT_EVERY
     batch: int = 1  # candidates asked per engine round trip (changes the dynamics, so part of the run)
+    prefilter: Optional[List[Any]] = None  # [cheap proxy, fraction kept]: two-stage search
     imports: List[str] = field(default_factory=list)  # the user's proxy modules (re-imported on resume)
     zsnas_version: str = __version__
 
@@ -182,7 +183,7 @@ class HistoryEntry:
     id: int
     iteration: int
     parent: int
-    status: str  # "ok" | "failed" | "pending"
+    status: str  # "ok" | "failed" | "filtered" | "pending"
     structure: str
     params: int
     flops: int
@@ -331,13 +332,13 @@ class CandidateScorer:
         self.cfg, self.device, self.scorer = cfg, device, scorer
         self.torch_columns = tuple(c for c in cfg.columns if c not in NATIVE)
 
-    def request(self, core_arch, record: dict):
+    def request(self, core_arch, record: dict, proxies: Optional[Sequence[str]] = None):
         from .scoring.request import ScoreRequest
         from .targets import Target
 
         structure = str(core_arch)
         target = Target(structure, "arch", self.cfg.resolution, self.cfg.num_classes, structure=structure)
-        return ScoreRequest(target=target, proxies=self.torch_columns, resolution=self.cfg.resolution,
+        return ScoreRequest(target=target, proxies=tuple(proxies or self.torch_columns), resolution=self.cfg.resolution,
                             num_classes=self.cfg.num_classes, batch_size=self.cfg.batch_size,
                             repeats=self.cfg.repeats, seed=self.cfg.seed, device=self.device,
                             flops=float(record["flops"]), params=int(record["params"]))
@@ -354,12 +355,37 @@ class CandidateScorer:
             out.append(([engine.native_score(cid, c) if c in NATIVE else row.values[c] for c in self.cfg.columns], ""))
         return out
 
+    def prefilter(self, engine, cands) -> "tuple[list, dict]":
+        """Two-stage search, stage one: (the candidates the expensive proxies score, {id: reason}
+        for the rest). The best ceil(fraction × n) of the batch by the cheap proxy go on; ties by id."""
+        name, fraction = self.cfg.prefilter
+        if not cands:
+            return [], {}
+        if name in NATIVE:
+            values, errors = [engine.native_score(c[0], name) for c in cands], [""] * len(cands)
+        else:
+            rows = self.scorer.score([self.request(c[1], engine.record(c[0]), proxies=(name,)) for c in cands])
+            values = [r.values.get(name, math.nan) for r in rows]
+            errors = [r.error for r in rows]
+        k = math.ceil(float(fraction) * len(cands))
+        order = sorted(range(len(cands)), key=lambda i: (math.isnan(values[i]), -values[i] if not math.isnan(values[i])
+                                                         else 0.0, cands[i][0]))
+        kept = {i for i in order[:k] if not math.isnan(values[i])}
+        reasons = {}
+        for i, c in enumerate(cands):
+            if i in kept:
+                continue
+            reasons[c[0]] = (f"filtered: {name} failed: {errors[i]}" if errors[i] else
+                             f"filtered: {name} {values[i]:.9g} not in the best {k} of its batch of {len(cands)}")
+        return [c for i, c in enumerate(cands) if i in kept], reasons
+
 
 # ---- the run directory ----------------------------------------------------------------------
 @dataclass
 class _PriorRow:
     """A history.csv row already scored, told again on resume instead of re-scored."""
 
+    status: str
     values: List[float]
     error: str
 
@@ -456,7 +482,7 @@ def _parse_rows(text: str, columns: List[str]) -> Dict[str, _PriorRow]:
         if len(r) != first + len(columns) + 1:
             raise RunDirError(f"history.csv row {r[:1]} has {len(r)} fields, not {first + len(columns) + 1}")
         values = [float(v) if v else math.nan for v in r[first:first + len(columns)]]
-        rows[r[4]] = _PriorRow(values=values, error=r[-1])
+        rows[r[4]] = _PriorRow(status=r[3], values=values, error=r[-1])
     return rows
 
 
@@ -518,6 +544,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
            checkpoint_every: Optional[int] = None, checkpoint_seconds: float = defaults.SEARCH_CHECKPOINT_SECONDS,
            batch: Optional[int] = None, backend: str = "local", workers: int = 1, threads: Optional[int] = None,
            ray_address: Optional[str] = None, cache: Union[str, os.PathLike, None] = "auto",
+           prefilter: Optional[Tuple[str, float]] = None,
            imports: Optional[Sequence[str]] = None, progress: bool = True) -> Run:
     """Search `space` for the best architecture by `proxy` within `budget`.
 
@@ -546,6 +573,10 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
     backend: where the proxies run: "local" (this process), "pool" (`workers` processes of
         `threads` torch threads) or "ray" (`workers` actors; on the cluster at `ray_address`,
         else a local loopback-only one). Not part of the run: a resume may use another.
+    prefilter: (cheap proxy, fraction), e.g. ("synflow", 0.25) or ("flops", 0.5): two-stage
+        search. Each asked batch is ranked by the cheap proxy (native or registered) and only
+        the best ceil(fraction × batch) get the expensive proxies; the rest are recorded with
+        status "filtered" and their cheap score. Needs batch >= 2; part of the run.
     cache: a score cache file (SQLite; several processes may share one) that answers the
         (architecture, proxy, setting) scores it holds and keeps the new ones: "auto" =
         OUT/scores.sqlite (none without out), None = no cache. run.cache says hits / misses.
@@ -564,7 +595,8 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
                  batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_batch=latency_batch,
                  latency_precision=latency_precision, latency_device=latency_device, rho=rho, warmup=warmup,
                  mutations=mutations, random_steps=random_steps, max_rejections=max_rejections,
-                 checkpoint_every=checkpoint_every, batch=batch)
+                 checkpoint_every=checkpoint_every, batch=batch,
+                 prefilter=None if prefilter is None else list(prefilter))
     out_path = Path(out) if out is not None else None
     if resume:
         if out_path is None:
@@ -670,7 +702,7 @@ def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> Se
         cfg.latency_table = str(Path(table).resolve())
     for k in ("iterations", "population", "top_k", "seed", "resolution", "num_classes", "batch_size", "repeats",
               "latency_batch", "latency_precision", "latency_device", "warmup", "mutations", "random_steps",
-              "max_rejections", "checkpoint_every", "batch"):
+              "max_rejections", "checkpoint_every", "batch", "prefilter"):
         if given[k] is not None:
             setattr(cfg, k, given[k])
     if given["rho"] is not None:
@@ -697,6 +729,22 @@ def _check_runnable(cfg: SearchConfig) -> None:
         from .scoring.runner import check_request_proxies
 
         check_request_proxies([c for c in cfg.columns if c not in NATIVE], cfg.batch_size)
+    if cfg.prefilter is not None:
+        if len(cfg.prefilter) != 2 or not isinstance(cfg.prefilter[0], str):
+            raise ValueError(f"prefilter must be (cheap proxy, fraction kept), got {cfg.prefilter!r}")
+        name, fraction = cfg.prefilter
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise ValueError(f"prefilter fraction must be in (0, 1), got {fraction!r}")
+        if cfg.native:
+            raise ValueError("prefilter: every proxy of this search is native (cheap) already")
+        if cfg.batch < 2:
+            raise ValueError("prefilter ranks the candidates of a batch: give batch >= 2")
+        if name == "latency" and not cfg.latency_table:
+            raise ValueError("prefilter by latency needs a latency table")
+        if name not in NATIVE:
+            from .scoring.runner import check_request_proxies
+
+            check_request_proxies([name], cfg.batch_size)
     try:
         Arch(cfg.space["initial"]).flops(resolution=cfg.resolution, num_classes=cfg.num_classes)
     except ValueError as e:
@@ -743,6 +791,8 @@ def _check_agrees(cfg: SearchConfig, given: dict) -> bool:
             mine, theirs = str(Path(v).resolve()), cfg.latency_table
         elif k == "rho":
             mine, theirs = [float(x) for x in v], cfg.rho
+        elif k == "prefilter":
+            mine, theirs = list(v), cfg.prefilter
         else:
             mine, theirs = v, getattr(cfg, k)
         if mine != theirs:
@@ -785,12 +835,24 @@ def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float,
                             refresh=False)
         bar.refresh()
 
-    def score(cands) -> "list[tuple[list[float], str]]":
-        """Rows already in history.csv are told as they are; the rest go to the scorer, in one batch."""
-        known = [prior.pop(str(c[1]), None) for c in cands]
-        fresh = scorer(engine, [c for c, k in zip(cands, known) if k is None]) if None in known else []
-        fresh_iter = iter(fresh)
-        return [(k.values, k.error) if k is not None else next(fresh_iter) for k in known]
+    def score(cands) -> "tuple[dict, dict]":
+        """({id: (values, error)} to tell, {id: reason} to filter) for one asked batch. Rows already
+        in history.csv are told (or filtered) as they were; the rest go to the scorer together."""
+        told, filtered = {}, {}
+        fresh = []
+        for c in cands:
+            row = prior.pop(str(c[1]), None)
+            if row is None:
+                fresh.append(c)
+            elif row.status == "filtered":
+                filtered[c[0]] = row.error
+            else:
+                told[c[0]] = (row.values, row.error)
+        if cfg.prefilter:
+            fresh, reasons = scorer.prefilter(engine, fresh)
+            filtered.update(reasons)
+        told.update(zip([c[0] for c in fresh], scorer(engine, fresh) if fresh else []))
+        return told, filtered
 
     try:
         chunk = 256
@@ -808,12 +870,13 @@ def _drive(engine, cfg: SearchConfig, rd: _RunDir, device: str, elapsed0: float,
                 cands = engine.ask(cfg.batch)
                 if not cands:
                     break
-                ids = [c[0] for c in cands]
-                results = score(cands)
-                rows, errors = [r[0] for r in results], [r[1] for r in results]
+                told, filtered = score(cands)
+                ids = sorted(told)
                 with stop.critical():
-                    engine.tell(ids, rows, errors)
-                    rd.append(engine.csv_rows(ids))
+                    if filtered:
+                        engine.filter(sorted(filtered), [filtered[i] for i in sorted(filtered)])
+                    engine.tell(ids, [told[i][0] for i in ids], [told[i][1] for i in ids])
+                    rd.append(engine.csv_rows([c[0] for c in cands]))
             refresh()
             block = engine.iteration // cfg.checkpoint_every
             now = time.perf_counter()
