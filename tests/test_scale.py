@@ -353,3 +353,64 @@ def test_two_stage_resume_after_an_interrupt_matches(tmp_path):
     assert calls["n"] > 25
     a = history(tmp_path / "a").decode().replace("score_test_ref2", "score_test_interrupt2")
     assert history(tmp_path / "b").decode() == a
+
+
+# ---- one resolver: every name the README lists works everywhere --------------------------------
+NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_3x3~0|avg_pool_3x3~1|none~2|"
+README_NAMES = ["zennet-cifar-1.0m", "zennet-imagenet-400m", "az-nas-initial", "resnet18", "resnet34", "resnet50",
+                "resnet101", "resnet152", NB201_CELL, SMALL]
+
+
+def test_readme_names_are_the_ones_tested():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("Names accepted wherever a network is", 1)[1].split("\n\n", 1)[0]
+    for name in ("zennet-cifar-1.0m", "zennet-imagenet-400m", "az-nas-initial", "resnet18", "resnet152"):
+        assert f"`{name}`" in section
+
+
+@pytest.mark.parametrize("name", README_NAMES, ids=lambda n: n[:24])
+def test_every_name_works_in_info_score_and_bench(tmp_path, name):
+    target = resolve_target(name)
+    r = subprocess.run([sys.executable, "-m", "zsnas.cli", "info", name, "--json"], capture_output=True, text=True,
+                       env=ENV, timeout=120)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["params"] == target.params() and info["resolution"] == target.resolution
+    rep = zsnas.score(name, proxies=["params"], device="cpu")
+    assert rep["params"].value == info["params"] and rep.resolution == target.resolution
+    table = tmp_path / "t.csv"
+    table.write_text(f"arch,acc\n\"{name}\",1.0\n\"{SMALL}\",2.0\n")
+    res = zsnas.evaluate.evaluate(str(table), ["params"], out=str(tmp_path / "b"), resolution=target.resolution,
+                                  num_classes=target.num_classes, plots=False, progress=False, cache=None)
+    assert res["table"][0]["params"] == info["params"]
+
+
+@pytest.mark.parametrize("name", ["zennet-cifar-1.0m", SMALL, "resnet18"], ids=lambda n: n[:24])
+def test_a_search_starts_from_any_structure_name(tmp_path, name):
+    if resolve_target(name).kind != "arch":
+        with pytest.raises(ValueError, match="a search starts from a structure string or a zoo name"):
+            search(proxy="params", initial=name, iterations=5, progress=False)
+        return
+    run = search(proxy="params", initial=name, iterations=20, default_budget=False, progress=False)
+    assert run.config.space["initial"] == resolve_target(name).structure
+    # zen's first candidate is one mutation of it: the same blocks, one of them changed
+    first, start = zsnas.Arch(run.history[0].structure).blocks, zsnas.Arch(resolve_target(name).structure).blocks
+    assert len(first) == len(start) and sum(str(a) != str(b) for a, b in zip(first, start)) <= 2
+
+
+@pytest.mark.parametrize("budget,message", [
+    ({"params": "abc"}, "must be a number"), ({"params": 1.5}, "must be a whole number"),
+    ({"params": float("nan")}, "must be a whole number"), ({"nope": 1}, "unknown budget key 'nope'"),
+    ({"params": -5}, "max_params"), ({"resolution": 64}, "is not a limit here"), (["params"], "budget"),
+])
+def test_bad_budgets_are_clear_value_errors(budget, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        search(proxy="params", budget=budget, iterations=3, progress=False)
+    assert search(proxy="params", budget={"params": float("inf")}, iterations=3,
+                  progress=False).config.budget["max_params"] == -1
+
+
+def test_the_ray_backend_without_ray_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ValueError, match=r"pip install 'zsnas\[ray\]'"):
+        get_scorer("ray", workers=2)

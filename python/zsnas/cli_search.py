@@ -18,6 +18,8 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
 
 @click.command("search")
 @click.option("--space", "-s", default=None, help=f"Search space: res, mbv2, or a space JSON file [default: {defaults.SEARCH_SPACE}].")
+@click.option("--initial", default=None,
+              help="Start from this network (a structure string or zoo name) instead of the space's initial one.")
 @click.option("--proxy", "-p", default=None,
               help=f"Proxy or comma-separated proxies; several are rank-aggregated [default: {defaults.SEARCH_PROXY}].")
 @click.option("--strategy", type=click.Choice(["zen", "az", "random"]), default=None,
@@ -60,7 +62,7 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
 @import_option
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params, max_flops, max_layers,
+def search_cmd(space, initial, proxy, strategy, iterations, population, top_k, max_params, max_flops, max_layers,
                max_latency_ms, no_default_budget, latency_table, latency_batch, latency_precision, latency_device,
                resolution, num_classes, batch_size, repeats, seed, device, out, resume, checkpoint_every, show_top,
                batch, prefilter, backend, workers, threads, ray_address, cache, no_cache, imports, no_progress,
@@ -95,7 +97,7 @@ def search_cmd(space, proxy, strategy, iterations, population, top_k, max_params
     limits = {"params": max_params, "flops": max_flops, "layers": max_layers, "latency_ms": max_latency_ms}
     budget = {k: v for k, v in limits.items() if v is not None} or None
     try:
-        run = search(space=space_arg, budget=budget, proxy=proxy, iterations=iterations, strategy=strategy,
+        run = search(space=space_arg, initial=initial, budget=budget, proxy=proxy, iterations=iterations, strategy=strategy,
                      population=population, seed=seed, device=device, out=out, resume=resume, top_k=top_k,
                      default_budget=not no_default_budget, resolution=resolution, num_classes=num_classes,
                      batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_batch=latency_batch,

@@ -141,6 +141,9 @@ def _budget_dict(budget: Any, latency_table: Optional[str], space_name: Optional
                              "not from a callable: the engine checks budgets in C++")
         b = budget
     else:
+        if budget is not None and not isinstance(budget, dict):
+            raise ValueError(f"budget must be a dict such as {{'params': 1e6}} or a zsnas.spaces.Budget, "
+                             f"not {type(budget).__name__}")
         fields = {**(paper_budget(space_name) if space_name else {}), **limit_fields(budget or {})}
         for k in ("resolution", "num_classes", "latency"):
             if k in fields:
@@ -544,7 +547,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
            checkpoint_every: Optional[int] = None, checkpoint_seconds: float = defaults.SEARCH_CHECKPOINT_SECONDS,
            batch: Optional[int] = None, backend: str = "local", workers: int = 1, threads: Optional[int] = None,
            ray_address: Optional[str] = None, cache: Union[str, os.PathLike, None] = "auto",
-           prefilter: Optional[Tuple[str, float]] = None,
+           prefilter: Optional[Tuple[str, float]] = None, initial: Any = None,
            imports: Optional[Sequence[str]] = None, progress: bool = True) -> Run:
     """Search `space` for the best architecture by `proxy` within `budget`.
 
@@ -553,6 +556,8 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
     "auto" (cuda when available), and the space's paper budget.
 
     space: "res", "mbv2", a registered name, a zsnas.spaces.SearchSpace or a space dict.
+        initial: where the search starts instead of the space's initial structure (a structure
+        string or zoo name; part of the space, so part of the run).
     budget: {"params": 1e6, "flops": 400e6, "layers": 18, "latency_ms": 5} (any subset; None or
         inf = no limit). default_budget: the space's paper limits (res: params 1 M and 18
         layers; mbv2: 400 M FLOPs and 14 layers) fill in every limit `budget` leaves out;
@@ -590,7 +595,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
     from .devices import resolve_device
     from .interrupts import StopSignals
 
-    given = dict(space=space, budget=budget, proxy=proxy, iterations=iterations, strategy=strategy,
+    given = dict(space=space, initial=initial, budget=budget, proxy=proxy, iterations=iterations, strategy=strategy,
                  population=population, seed=seed, top_k=top_k, resolution=resolution, num_classes=num_classes,
                  batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_batch=latency_batch,
                  latency_precision=latency_precision, latency_device=latency_device, rho=rho, warmup=warmup,
@@ -685,9 +690,16 @@ def _import_user_proxies(imports: Sequence[str]) -> List[str]:
 
 
 def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> SearchConfig:
-    from .spaces import get_space
+    from .spaces import SearchSpace, get_space
 
     sp = get_space(given["space"] if given["space"] is not None else defaults.SEARCH_SPACE)
+    if given.get("initial") is not None:
+        from .targets import resolve_target
+
+        start = resolve_target(given["initial"])
+        if start.kind != "arch":
+            raise ValueError(f"a search starts from a structure string or a zoo name, not {start.name!r}")
+        sp = SearchSpace.from_dict({**sp.to_dict(), "initial": start.structure})
     proxies = _proxy_list(given["proxy"] if given["proxy"] is not None else defaults.SEARCH_PROXY)
     strategy = given["strategy"] or defaults.SEARCH_STRATEGY
     if strategy not in STRATEGIES:
@@ -783,6 +795,12 @@ def _check_agrees(cfg: SearchConfig, given: dict) -> bool:
             continue
         if k == "space":
             mine, theirs = get_space(v).to_dict(), cfg.space
+            if given.get("initial") is not None:
+                mine = {**mine, "initial": cfg.space["initial"]}  # compared on its own below
+        elif k == "initial":
+            from .targets import resolve_target
+
+            mine, theirs = resolve_target(v).structure, cfg.space["initial"]
         elif k == "budget":
             mine, theirs = _budget_dict(v, cfg.latency_table), cfg.budget
         elif k == "proxy":
