@@ -58,7 +58,9 @@ def history(out):
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'zsnas[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
+    # Ray 2.60 listens on every interface whatever the node address; its token authentication
+    # (on by default for local clusters since 2.59) guards it.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              _temp_dir=str(tmp_path_factory.mktemp("ray")))
     yield ray
     ray.shutdown()
@@ -89,6 +91,13 @@ def test_rows_do_not_depend_on_the_backend(ray_cluster):
             got = scorer.score(reqs)
         assert [r.values for r in got] == [r.values for r in want], backend
         assert [r.sub_scores for r in got] == [r.sub_scores for r in want], backend
+
+
+def test_score_on_a_backend_gives_the_local_values(ray_cluster):
+    local = zsnas.score(SMALL, proxies=["zen", "synflow"], repeats=2, device="cpu")
+    for backend in ("pool", "ray"):
+        other = zsnas.score(SMALL, proxies=["zen", "synflow"], repeats=2, device="cpu", backend=backend)
+        assert {n: r.value for n, r in other.results.items()} == {n: r.value for n, r in local.results.items()}
 
 
 def test_same_seed_and_batch_give_the_same_zen_search_on_every_backend(tmp_path, ray_cluster):

@@ -28,11 +28,14 @@ def _list_proxies() -> None:
 @click.option("--repeats", type=positive(), default=None, help="Independent draws to average [default: zen 32, others 1].")
 @device_option
 @click.option("--seed", type=positive(0), default=defaults.SEED, show_default=True)
+@click.option("--backend", type=click.Choice(["local", "pool", "ray"]), default="local", show_default=True,
+              help="Where the proxies run (ray: an actor on the cluster at --ray-address).")
+@click.option("--ray-address", default=None, metavar="HOST:PORT")
 @import_option
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def score(target, proxies, list_, resolution, batch_size, repeats, device, seed, num_classes, imports, no_progress,
-          as_json):
+def score(target, proxies, list_, resolution, batch_size, repeats, device, seed, num_classes, backend, ray_address,
+          imports, no_progress, as_json):
     """Score TARGET with zero-cost proxies.
 
     TARGET: a structure string, a zoo name, resnet18..152, an NB201 cell string, or a search's
@@ -48,5 +51,6 @@ def score(target, proxies, list_, resolution, batch_size, repeats, device, seed,
         raise click.UsageError("missing TARGET (a structure string, a name or a best.json); --list shows the proxies")
     names = [p.strip() for p in proxies.split(",") if p.strip()]
     report = zsnas.score(target, proxies=names, resolution=resolution, batch_size=batch_size, repeats=repeats,
-                         device=device, seed=seed, num_classes=num_classes, progress=not (no_progress or as_json))
+                         device=device, seed=seed, num_classes=num_classes, progress=not (no_progress or as_json),
+                         backend=backend, ray_address=ray_address)
     click.echo(report.to_json() if as_json else str(report))

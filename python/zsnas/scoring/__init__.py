@@ -48,6 +48,8 @@ def score(
     seed: int = defaults.SEED,
     num_classes: Optional[int] = None,
     progress: bool = False,
+    backend: str = "local",
+    ray_address: Optional[str] = None,
 ) -> ScoreReport:
     """Run ``proxies`` on network ``x`` and return a ScoreReport.
 
@@ -61,6 +63,8 @@ def score(
         device: "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
         seed: every proxy draws from generators seeded with it.
         progress: show a progress display (a bar on a terminal, plain lines otherwise).
+        backend: "local" (this process), "pool" or "ray" (a worker or an actor on the cluster
+            at ``ray_address``, e.g. one with the GPU): the same runner, the same values.
 
     Raises ProxyFailed (naming the proxy and the network) when a proxy raises.
     """
@@ -100,16 +104,24 @@ def score(
     # One unit per Zen-score repeat (it reports them), one per other proxy.
     total = sum(reps if n == "zen" else 1 for n, (_, reps) in plan.items())
     bar = progress_bar(total, "scoring", unit="step", enabled=progress)
+    requests = [ScoreRequest(target=target, proxies=tuple(members), resolution=res, num_classes=nc, batch_size=bs,
+                             repeats=reps, seed=int(seed), device=device, flops=flops, params=params)
+                for (bs, reps), members in groups.items()]
     row = ScoreRow()
-    try:
-        for (bs, reps), members in groups.items():
-            req = ScoreRequest(target=target, proxies=tuple(members), resolution=res, num_classes=nc, batch_size=bs,
-                               repeats=reps, seed=int(seed), device=device, flops=flops, params=params)
-            bar.set_postfix_str(",".join(members), refresh=False)
-            row.merge(run_request(req, progress=bar.update))
-            bar.update(sum(1 for m in members if m != "zen"))
-    finally:
-        bar.close()
+    if backend != "local":
+        from .backends import get_scorer
+
+        with get_scorer(backend, address=ray_address) as scorer:
+            for r in scorer.score(requests):
+                row.merge(r)
+    else:
+        try:
+            for req in requests:
+                bar.set_postfix_str(",".join(req.proxies), refresh=False)
+                row.merge(run_request(req, progress=bar.update))
+                bar.update(sum(1 for m in req.proxies if m != "zen"))
+        finally:
+            bar.close()
     for name in names:
         if name in row.errors:
             raise ProxyFailed(f"proxy {name!r} failed on {target.name} at resolution {res}, batch "

@@ -1,5 +1,10 @@
 """Ray actors as scorers: on a running cluster (``address="host:port"`` / ``"auto"``) or on a
-local one started here, listening on loopback only, without the dashboard.
+local one started here, without the dashboard and with token authentication on.
+
+Ray 2.60's GCS server listens on every interface even for a local instance (ray.init turns a
+loopback node address into the machine's own), so zsnas cannot keep it to loopback. Ray >= 2.59
+(the version the extra asks for) starts local clusters with token authentication on, so
+nothing reaching the port runs code without the generated token; leave RAY_AUTH_MODE alone.
 
 Requests go to the actors in small chunks (``chunk`` requests per call: Ray costs ~2 ms per
 call, a cheap proxy far less). An actor that dies takes its chunk with it: a new actor is
@@ -61,7 +66,7 @@ class RayScorer(Scorer):
                 ray.init(address=address, include_dashboard=False, log_to_driver=False)
             else:
                 ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False,
-                         _node_ip_address="127.0.0.1", _temp_dir=tempfile.mkdtemp(prefix="zsnas-ray-"))
+                         _temp_dir=tempfile.mkdtemp(prefix="zsnas-ray-"))
                 self.started_here = True
         self._actor_cls = ray.remote(num_cpus=threads)(_Actor)
         self.actors = [self._new_actor() for _ in range(workers)]
