@@ -21,8 +21,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 DATA = Path(__file__).parent.parent.parent / "shared/data/nb201_dev.csv"
 SMALL = "SuperConvK3BNRELU(3,8,2,1)SuperResK1K3K1(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)"
 
-# A proxy whose worker dies (SIGKILL, as the kernel's OOM killer does) on its Nth call in the
-# whole run -- once: a marker file remembers that it happened.
+# A proxy whose worker dies (SIGKILL, as the kernel's OOM killer does) when it meets the network
+# with a given parameter count -- once: a marker file remembers that it happened.
 KILLER = textwrap.dedent("""
     import os, signal
     from zsnas.proxies import register_proxy
@@ -31,24 +31,25 @@ KILLER = textwrap.dedent("""
 
     @register_proxy("killer_params")
     def killer_params(ctx):
-        with open(os.path.join(HERE, "calls"), "a") as f:
-            f.write("x")
-        calls = os.path.getsize(os.path.join(HERE, "calls"))
-        with open(os.path.join(HERE, "kill_at")) as f:
-            kill_at = int(f.read())
-        if calls == kill_at:
-            try:
-                os.close(os.open(os.path.join(HERE, "killed"), os.O_CREAT | os.O_EXCL))
-            except FileExistsError:
-                return float(ctx.params)
-            os.kill(os.getpid(), signal.SIGKILL)
+        with open(os.path.join(HERE, "kill_params")) as f:
+            if ctx.params == int(f.read()):
+                try:
+                    os.close(os.open(os.path.join(HERE, "killed"), os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    return float(ctx.params)
+                os.kill(os.getpid(), signal.SIGKILL)
         return float(ctx.params)
 """)
 
 
-def kill_at(killer, n):
-    (killer.parent / "kill_at").write_text(str(n))
-    (killer.parent / "calls").write_text("")
+def kill_at(killer, params):
+    (killer.parent / "kill_params").write_text(str(params))
+
+
+def params_of(out, candidate):
+    import csv
+
+    return int(list(csv.DictReader(open(Path(out) / "history.csv")))[candidate]["params"])
 
 
 def history(out):
@@ -115,9 +116,9 @@ def test_same_seed_and_batch_give_the_same_zen_search_on_every_backend(tmp_path,
 def test_a_pool_worker_killed_mid_batch_changes_nothing(tmp_path, killer):
     kw = dict(proxy="killer_params", iterations=40, batch=8, strategy="az", top_k=8, seed=1, imports=[str(killer)],
               progress=False, cache=None)
-    kill_at(killer, 10**6)  # never: the reference run
+    kill_at(killer, -1)  # never: the reference run
     search(out=tmp_path / "local", **kw)
-    kill_at(killer, 11)  # the worker dies on the 11th call, in the second batch
+    kill_at(killer, params_of(tmp_path / "local", 10))  # a worker dies on candidate 10, in the second batch
     run = search(out=tmp_path / "pool", backend="pool", workers=2, **kw)
     assert (killer.parent / "killed").exists()  # it did die
     assert history(tmp_path / "pool") == history(tmp_path / "local")
@@ -127,9 +128,9 @@ def test_a_pool_worker_killed_mid_batch_changes_nothing(tmp_path, killer):
 def test_a_ray_actor_killed_mid_search_changes_nothing(tmp_path, killer, ray_cluster):
     kw = dict(proxy="killer_params", iterations=40, batch=8, strategy="az", top_k=8, seed=1, imports=[str(killer)],
               progress=False, cache=None)
-    kill_at(killer, 10**6)
+    kill_at(killer, -1)
     search(out=tmp_path / "local", **kw)
-    kill_at(killer, 11)
+    kill_at(killer, params_of(tmp_path / "local", 10))
     search(out=tmp_path / "ray", backend="ray", workers=2, **kw)
     assert (killer.parent / "killed").exists()
     assert history(tmp_path / "ray") == history(tmp_path / "local")
@@ -201,6 +202,7 @@ def test_damaged_or_foreign_cache_files_are_refused_by_name(tmp_path):
     r = subprocess.run([sys.executable, "-m", "zsnas.cli", "search", "-n", "3", "--cache", str(foreign), "--out",
                         str(tmp_path / "o"), "--no-progress"], capture_output=True, text=True, env=ENV, timeout=120)
     assert r.returncode == 1 and "not a zsnas score cache" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o" / "config.json").exists()  # refused before the run directory was written
 
 
 def test_cached_values_are_plain_json():

@@ -627,44 +627,45 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
             _check_runnable(cfg)
         elif out_path is not None and (out_path / "config.json").exists():
             raise RunExists(f"{out_path} already holds a search (config.json): resume it or choose another out")
-        table = _core.LatencyTable.load(cfg.latency_table) if cfg.latency_table else None
-        core_space, core_budget, kwargs = _space_spec(cfg), _make_budget(cfg), _engine_kwargs(cfg, table)
-        ckpt = out_path / "checkpoint.bin" if out_path is not None else None
-        prior: Dict[str, _PriorRow] = {}
-        elapsed0 = 0.0
-        if resume and ckpt.exists():
-            engine = _core.Engine.load(str(ckpt), core_space, core_budget, **kwargs)
-            meta = json.loads(engine.meta or b"{}")
-            rd.curve = [list(p) for p in meta.get("curve", [])]
-            elapsed0 = float(meta.get("elapsed", 0.0))
-            prior = rd.reopen_csv(engine.csv_header(), int(meta.get("csv_bytes", 0)), cfg.columns,
-                                  verify=not extended)
-            rd.log(f"resume from checkpoint at iteration {engine.iteration} ({len(engine)} candidates), "
-                   f"device {device}; {len(prior)} rows after it are told again, not re-scored")
-        else:
-            engine = _core.Engine(core_space, core_budget, **kwargs)
-            if resume:  # killed before its first checkpoint: every row in history.csv is reused
-                prior = rd.reopen_csv(engine.csv_header(), len(engine.csv_header()), cfg.columns,
-                                      verify=not extended)
-                rd.log(f"resume without a checkpoint: start again from config.json, telling the {len(prior)} "
-                       f"scored rows of history.csv instead of re-scoring them; device {device}")
-            elif out_path is not None:
-                rd.write_json("config.json", asdict(cfg))
-                rd.new_csv(engine.csv_header())
-                rd.log(f"start: {cfg.strategy} search of space {cfg.space['name']}, proxies {cfg.proxies}, "
-                       f"{cfg.iterations} iterations, budget {cfg.budget}, seed {cfg.seed}, device {device}")
-        if extended:
-            rd.write_json("config.json", asdict(cfg))
-            rd.log(f"iterations changed to {cfg.iterations}")
-        if lock is not None and lock.describe_stale():
-            rd.log(lock.describe_stale())
         from .scoring.backends import get_scorer
 
         if cache == "auto":
             cache = out_path / "scores.sqlite" if out_path is not None else None
+        # A bad backend or cache file fails here, before the run directory is written.
         scorer = None if cfg.native else get_scorer(backend, workers=workers, threads=threads, address=ray_address,
                                                     imports=cfg.imports, cache=None if cache is None else str(cache))
         try:
+            table = _core.LatencyTable.load(cfg.latency_table) if cfg.latency_table else None
+            core_space, core_budget, kwargs = _space_spec(cfg), _make_budget(cfg), _engine_kwargs(cfg, table)
+            ckpt = out_path / "checkpoint.bin" if out_path is not None else None
+            prior: Dict[str, _PriorRow] = {}
+            elapsed0 = 0.0
+            if resume and ckpt.exists():
+                engine = _core.Engine.load(str(ckpt), core_space, core_budget, **kwargs)
+                meta = json.loads(engine.meta or b"{}")
+                rd.curve = [list(p) for p in meta.get("curve", [])]
+                elapsed0 = float(meta.get("elapsed", 0.0))
+                prior = rd.reopen_csv(engine.csv_header(), int(meta.get("csv_bytes", 0)), cfg.columns,
+                                      verify=not extended)
+                rd.log(f"resume from checkpoint at iteration {engine.iteration} ({len(engine)} candidates), "
+                       f"device {device}; {len(prior)} rows after it are told again, not re-scored")
+            else:
+                engine = _core.Engine(core_space, core_budget, **kwargs)
+                if resume:  # killed before its first checkpoint: every row in history.csv is reused
+                    prior = rd.reopen_csv(engine.csv_header(), len(engine.csv_header()), cfg.columns,
+                                          verify=not extended)
+                    rd.log(f"resume without a checkpoint: start again from config.json, telling the {len(prior)} "
+                           f"scored rows of history.csv instead of re-scoring them; device {device}")
+                elif out_path is not None:
+                    rd.write_json("config.json", asdict(cfg))
+                    rd.new_csv(engine.csv_header())
+                    rd.log(f"start: {cfg.strategy} search of space {cfg.space['name']}, proxies {cfg.proxies}, "
+                           f"{cfg.iterations} iterations, budget {cfg.budget}, seed {cfg.seed}, device {device}")
+            if extended:
+                rd.write_json("config.json", asdict(cfg))
+                rd.log(f"iterations changed to {cfg.iterations}")
+            if lock is not None and lock.describe_stale():
+                rd.log(lock.describe_stale())
             with StopSignals() as stop:
                 run = _drive(engine, cfg, rd, device, elapsed0, checkpoint_seconds, progress, prior, stop, scorer)
             store = getattr(scorer, "cache", None)
