@@ -80,7 +80,8 @@ class PoolScorer(Scorer):
             except BaseException:
                 self.close(cancel=True)
                 raise
-            todo = [i for i in todo if i not in set(finished)]
+            finished_set = set(finished)
+            todo = [i for i in todo if i not in finished_set]
             if not broken:
                 continue
             self.close(cancel=True)
