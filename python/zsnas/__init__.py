@@ -21,6 +21,7 @@ _LAZY = {
     "search": ("zsnas.search", "search"),
     "SearchSession": ("zsnas.session", "SearchSession"),
     "ops": ("zsnas.ops", None),
+    "export": ("zsnas.export", None),
 }
 
 

@@ -111,7 +111,9 @@ class AvgPool3x3(nn.AvgPool2d):
         super().__init__(3, stride=1, padding=1, count_include_pad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return box_mean3x3(x, self.count_include_pad) if x.dim() == 4 else super().forward(x)
+        if x.dim() != 4 or torch.onnx.is_in_onnx_export():  # an exported graph holds ONNX's AveragePool
+            return super().forward(x)
+        return box_mean3x3(x, self.count_include_pad)
 
 
 def _make_op(op: str, channels: int) -> nn.Module:

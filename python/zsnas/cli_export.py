@@ -1,0 +1,45 @@
+"""`zsnas export`: a network to ONNX (BN folded, dynamic batch, checked in onnxruntime) or INT8 Q/DQ."""
+from __future__ import annotations
+
+import click
+
+from .cli_common import positive
+
+
+@click.command("export")
+@click.argument("target")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "int8", "tensorrt"]), default="onnx", show_default=True)
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), required=True, help="The .onnx file to write.")
+@click.option("--resolution", "-r", type=positive(), default=None, help="[default: the target's own]")
+@click.option("--num-classes", "-c", type=positive(), default=None, help="[default: the target's own]")
+@click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
+@click.option("--opset", type=positive(13), default=17, show_default=True)
+@click.option("--calibration", type=click.Path(exists=True), default=None,
+              help="int8: a .npy array or a folder of images [default: Gaussian noise].")
+@click.option("--samples", type=positive(), default=64, show_default=True, help="int8: calibration samples.")
+def export(target, fmt, out, resolution, num_classes, batch, opset, calibration, samples):
+    """Export TARGET (anything `zsnas score` accepts) for deployment."""
+    from . import export as ex
+
+    if batch != "dynamic":
+        try:
+            batch = int(batch)
+        except ValueError:
+            raise click.BadParameter(f"{batch!r} is not 'dynamic' or a whole number", param_hint="--batch") from None
+    if fmt == "tensorrt":
+        raise click.ClickException("TensorRT engines are not built by zsnas yet: export --format onnx or int8 and "
+                                   "build the engine with trtexec --onnx=FILE (--int8 reads the Q/DQ model as is)")
+    if fmt == "onnx":
+        report = ex.onnx(target, out, resolution=resolution, num_classes=num_classes, batch=batch, opset=opset)
+    else:
+        report = ex.int8(target, out, calibration=calibration, samples=samples, resolution=resolution,
+                         num_classes=num_classes, batch=batch, opset=opset)
+    ops = ", ".join(f"{k} {v}" for k, v in sorted(report.ops.items()))
+    click.echo(f"{report.path}: {report.target} at {report.resolution} px, {report.num_classes} classes, batch "
+               f"{report.batch}, opset {report.opset}; onnxruntime vs torch max |error| {report.max_abs_error:.3g}")
+    click.echo(f"  ops: {ops}")
+    for n in report.notes:
+        click.echo(f"  {n}")
+
+
+__all__ = ["export"]
