@@ -6,7 +6,6 @@ traceback reaches the user.
 """
 import csv
 import json
-import math
 import os
 import signal
 import subprocess

@@ -5,7 +5,7 @@ clear error instead of a run whose every candidate fails.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
 from . import defaults
 
@@ -39,8 +39,3 @@ def resolve_device(device: Union[None, str, "object"] = None, *, what: str = "de
     elif dev.type != "cpu":
         raise ValueError(f"{what} {text!r}: zsnas runs on cpu or cuda")
     return str(dev)
-
-
-def optional_device(device: Optional[str]) -> Optional[str]:
-    """resolve_device for a value that may be left to a stored run (None stays None)."""
-    return None if device is None else resolve_device(device)

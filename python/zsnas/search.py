@@ -351,7 +351,7 @@ class CandidateScorer:
         rows = self.scorer.score([self.request(core, engine.record(cid)) for cid, core, _p, _it in cands]) \
             if self.torch_columns else [None] * len(cands)
         out = []
-        for (cid, _core, _p, _it), row in zip(cands, rows):
+        for (cid, _arch, _p, _it), row in zip(cands, rows):
             if row is not None and row.errors:
                 out.append(([math.nan] * len(self.cfg.columns), row.error))
                 continue
