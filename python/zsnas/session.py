@@ -66,12 +66,14 @@ class SearchSession:
         resolution, num_classes, batch_size, repeats, latency_table, ...). ValueError naming a bad one."""
         known = {"iterations", "strategy", "population", "seed", "top_k", "resolution", "num_classes", "batch_size",
                  "repeats", "latency_table", "latency_batch", "latency_precision", "latency_device", "rho", "warmup",
-                 "mutations", "random_steps", "max_rejections", "checkpoint_every", "batch", "prefilter", "initial"}
+                 "mutations", "random_steps", "max_rejections", "checkpoint_every", "batch", "prefilter", "initial",
+                 "latency_model"}
         unknown = set(settings) - known
         if unknown:
             raise ValueError(f"SearchSession.create: unknown setting(s) {', '.join(sorted(unknown))}")
         given = {k: settings.get(k) for k in known}
-        given.update(space=space, budget=budget, proxy=proxy, initial=settings.get("initial"))
+        given.update(space=space, budget=budget, proxy=proxy, initial=settings.get("initial"),
+                     latency_model=settings.get("latency_model"))
         cfg = _new_config(given, default_budget, _import_user_proxies(imports))
         _check_runnable(cfg)
         return cls(_make_engine(cfg, None), cfg)
