@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-import zsnas
 from zsnas.latency import TinyNASTable
 from zsnas.latency.tinynas import network_convs
 from zsnas.search import search
