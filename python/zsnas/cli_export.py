@@ -17,7 +17,11 @@ from .cli_common import positive
 @click.option("--calibration", type=click.Path(exists=True), default=None,
               help="int8: a .npy array or a folder of images [default: Gaussian noise].")
 @click.option("--samples", type=positive(), default=64, show_default=True, help="int8: calibration samples.")
-def export(target, fmt, out, resolution, num_classes, batch, opset, calibration, samples):
+@click.option("--time", "time_it", is_flag=True,
+              help="Time the result as trtexec does (median / p90): onnxruntime on the CPU, or the TensorRT engine.")
+@click.option("--time-batch", type=positive(), default=64, show_default=True)
+@click.option("--runs", type=positive(), default=50, show_default=True)
+def export(target, fmt, out, resolution, num_classes, batch, opset, calibration, samples, time_it, time_batch, runs):
     """Export TARGET (anything `zsnas score` accepts) for deployment."""
     from . import export as ex
 
@@ -26,13 +30,15 @@ def export(target, fmt, out, resolution, num_classes, batch, opset, calibration,
             batch = int(batch)
         except ValueError:
             raise click.BadParameter(f"{batch!r} is not 'dynamic' or a whole number", param_hint="--batch") from None
+    onnx_out = out + ".onnx" if fmt == "tensorrt" else out
     if fmt == "tensorrt":
-        raise click.ClickException("TensorRT engines are not built by zsnas yet: export --format onnx or int8 and "
-                                   "build the engine with trtexec --onnx=FILE (--int8 reads the Q/DQ model as is)")
-    if fmt == "onnx":
-        report = ex.onnx(target, out, resolution=resolution, num_classes=num_classes, batch=batch, opset=opset)
-    else:
-        report = ex.int8(target, out, calibration=calibration, samples=samples, resolution=resolution,
+        from .export.tensorrt import _tensorrt
+
+        _tensorrt()  # says what to install before any work
+    if fmt in ("onnx", "tensorrt") and calibration is None:
+        report = ex.onnx(target, onnx_out, resolution=resolution, num_classes=num_classes, batch=batch, opset=opset)
+    else:  # int8, or a TensorRT engine from calibration data: the Q/DQ model
+        report = ex.int8(target, onnx_out, calibration=calibration, samples=samples, resolution=resolution,
                          num_classes=num_classes, batch=batch, opset=opset)
     ops = ", ".join(f"{k} {v}" for k, v in sorted(report.ops.items()))
     click.echo(f"{report.path}: {report.target} at {report.resolution} px, {report.num_classes} classes, batch "
@@ -40,6 +46,17 @@ def export(target, fmt, out, resolution, num_classes, batch, opset, calibration,
     click.echo(f"  ops: {ops}")
     for n in report.notes:
         click.echo(f"  {n}")
+    if fmt == "tensorrt":
+        from .export.tensorrt import build_engine, time_engine
+
+        build_engine(onnx_out, out, batch=time_batch, resolution=report.resolution)
+        click.echo(f"{out}: TensorRT engine (strongly typed, from {onnx_out})")
+        if time_it:
+            click.echo(f"  {time_engine(out, batch=time_batch, resolution=report.resolution, runs=runs)}")
+    elif time_it:
+        from .export.profile import time_onnxruntime
+
+        click.echo(f"  {time_onnxruntime(out, batch=time_batch, resolution=report.resolution, runs=runs)}")
 
 
 __all__ = ["export"]
