@@ -723,11 +723,10 @@ def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> Se
         raise ValueError("give a latency table or a latency model, not both")
     if model is not None:
         from .latency import load_latency_model
+        from .latency.tinynas import canonical_spec
 
         load_latency_model(model)  # a bad spec or folder fails here
-        kind, _, rest = str(model).partition(":")
-        directory, _, precision = rest.rpartition(":")
-        model = f"{kind}:{os.path.abspath(directory)}:{precision}"
+        model = canonical_spec(model)
     cfg = SearchConfig(space=sp.to_dict(), budget=_budget_dict(given["budget"], table or model,
                                                                sp.name if default_budget else None),
                        proxies=proxies, strategy=strategy, resolution=sp.resolution, num_classes=sp.num_classes,
@@ -831,9 +830,9 @@ def _check_agrees(cfg: SearchConfig, given: dict) -> bool:
         elif k == "latency_table":
             mine, theirs = str(Path(v).resolve()), cfg.latency_table
         elif k == "latency_model":
-            kind, _, rest = str(v).partition(":")
-            directory, _, precision = rest.rpartition(":")
-            mine, theirs = f"{kind}:{os.path.abspath(directory)}:{precision}", cfg.latency_model
+            from .latency.tinynas import canonical_spec
+
+            mine, theirs = canonical_spec(v), cfg.latency_model
         elif k == "rho":
             mine, theirs = [float(x) for x in v], cfg.rho
         elif k == "prefilter":

@@ -140,13 +140,23 @@ def _table(directory: str, precision: str) -> TinyNASTable:
     return TinyNASTable(directory, precision)
 
 
-def load_latency_model(spec: str):
-    """"tinynas:DIR:PRECISION" -> TinyNASTable (cached per process)."""
+def _parse_spec(spec: str) -> Tuple[str, str]:
     kind, _, rest = str(spec).partition(":")
     directory, _, precision = rest.rpartition(":")
     if kind != "tinynas" or not directory:
         raise ValueError(f"latency model {spec!r}: write tinynas:DIR:fp32|fp16|int8")
-    return _table(os.path.abspath(directory), precision)
+    return os.path.abspath(directory), precision
 
 
-__all__ = ["TinyNASTable", "network_convs", "load_latency_model"]
+def canonical_spec(spec: str) -> str:
+    """The spec with its folder made absolute (what a run stores and compares on resume)."""
+    directory, precision = _parse_spec(spec)
+    return f"tinynas:{directory}:{precision}"
+
+
+def load_latency_model(spec: str):
+    """"tinynas:DIR:PRECISION" -> TinyNASTable (cached per process)."""
+    return _table(*_parse_spec(spec))
+
+
+__all__ = ["TinyNASTable", "network_convs", "load_latency_model", "canonical_spec"]
