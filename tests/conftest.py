@@ -24,3 +24,23 @@ DEVICES = [
 @pytest.fixture(params=DEVICES)
 def device(request):
     return torch.device(request.param)
+
+
+def register_interrupting_proxy(name, at):
+    """Register `name`: a proxy returning ctx.params that raises KeyboardInterrupt (as Ctrl-C
+    would) on its `at`-th call. Returns the call counter {"n": calls so far}; the caller
+    unregisters it (zsnas.proxies.registry._REGISTRY.pop(name))."""
+    from zsnas.proxies import register_proxy
+    from zsnas.proxies.registry import _REGISTRY
+
+    calls = {"n": 0}
+
+    def interrupting(ctx):
+        calls["n"] += 1
+        if calls["n"] == at:
+            raise KeyboardInterrupt
+        return float(ctx.params)
+
+    _REGISTRY.pop(name, None)
+    register_proxy(name)(interrupting)
+    return calls

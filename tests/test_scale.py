@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import register_interrupting_proxy
 
 import zsnas
 from zsnas.scoring.backends import get_scorer
@@ -344,16 +345,7 @@ def test_two_stage_resume_after_an_interrupt_matches(tmp_path):
     _REGISTRY.pop("test_ref2", None)
     register_proxy("test_ref2")(lambda ctx: float(ctx.params))
     search(proxy="test_ref2", out=tmp_path / "a", **kw)
-    calls = {"n": 0}
-
-    def interrupting(ctx):
-        calls["n"] += 1
-        if calls["n"] == 25:
-            raise KeyboardInterrupt
-        return float(ctx.params)
-
-    _REGISTRY.pop("test_interrupt2", None)
-    register_proxy("test_interrupt2")(interrupting)
+    calls = register_interrupting_proxy("test_interrupt2", at=25)
     try:
         with pytest.raises(KeyboardInterrupt):
             search(proxy="test_interrupt2", out=tmp_path / "b", **kw)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import register_interrupting_proxy
 from scipy.stats import rankdata
 
 import zsnas
@@ -110,16 +111,7 @@ def test_az_aggregate_is_the_rank_aggregate_of_the_history(device):
 def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(tmp_path):
     straight = search(space="res", budget=RES_1M, proxy="test_params", iterations=800, strategy="az", top_k=16,
                       seed=4, out=tmp_path / "a", progress=False)
-    calls = {"n": 0}
-
-    def interrupting(ctx):
-        calls["n"] += 1
-        if calls["n"] == 150:
-            raise KeyboardInterrupt
-        return float(ctx.params)
-
-    _REGISTRY.pop("test_interrupt", None)
-    register_proxy("test_interrupt")(interrupting)
+    calls = register_interrupting_proxy("test_interrupt", at=150)
     try:
         with pytest.raises(KeyboardInterrupt):
             search(space="res", budget=RES_1M, proxy="test_interrupt", iterations=800, strategy="az", top_k=16,
