@@ -75,3 +75,32 @@ def test_a_search_under_a_v100_int8_latency_budget(tmp_path, table):
         search(proxy="params", latency_model="nope", budget={"latency_ms": 1}, progress=False)
     with pytest.raises(ValueError, match="TinyNAS tables exist for fp32, fp16, int8"):
         search(proxy="params", latency_model=f"tinynas:{DIR}:int4", budget={"latency_ms": 1}, progress=False)
+
+
+# ---- tables measured on this machine -------------------------------------------------------------
+def test_a_measured_table_covers_the_space_grid_resumes_and_predicts(tmp_path):
+    from zsnas.latency.build import build_table, space_convs, validate
+
+    ch = (8, 16, 32)
+    grid = space_convs("res", 8, 1, 3, channels=ch, ratios=(1.0,))
+    assert grid and all(c[7] in ch for c in grid) and all(c[4] == 1 for c in grid)
+    stems = [c for c in grid if c[5] == 3]
+    assert stems and all(c[0] == "Regular" for c in stems)  # the stem, over every channel of the grid
+    path = build_table(str(tmp_path / "t"), "res", resolution=8, batch=1, samples=3, runs=2, progress=False,
+                       channels=ch, ratios=(1.0,))
+    lines = open(path).read().splitlines()
+    assert len(lines) == len(grid)
+    meta = json.loads((tmp_path / "t" / "meta.json").read_text())
+    assert meta["backend"] == "torch" and meta["threads"] >= 1 and meta["format"] == "tinynas"
+    # resumable: a second build measures nothing new
+    open(path, "w").write("\n".join(lines[:-3]) + "\n")  # as if stopped three short
+    build_table(str(tmp_path / "t"), "res", resolution=8, batch=1, samples=3, runs=2, progress=False,
+                channels=ch, ratios=(1.0,))
+    again = open(path).read().splitlines()
+    assert len(again) == len(grid) and again[:-3] == lines[:-3]
+    table = TinyNASTable(str(tmp_path / "t"), "fp32")
+    assert table.conv_ms(grid[0]) == pytest.approx(float(lines[0].split()[1]))
+    r = validate(str(tmp_path / "t"), "res", n=4, resolution=8, batch=1, fit=3, runs=2, progress=False,
+                 plot=str(tmp_path / "v.png"))
+    assert r["n"] == 4 and 0 <= r["within_10"] <= r["within_15"] <= 1 and r["rmse_ms"] >= 0
+    assert (tmp_path / "v.png").stat().st_size > 0

@@ -86,7 +86,7 @@ def info_cmd(target, resolution, num_classes, as_json):
 def _attach_optional_commands():
     """Commands that live in their own modules (each owns its options)."""
     for module, name in (("cli_score", "score"), ("cli_search", "search"), ("cli_bench", "bench"),
-                         ("cli_export", "export")):
+                         ("cli_export", "export"), ("cli_lut", "lut")):
         try:
             mod = __import__(f"zsnas.{module}", fromlist=[name])
         except ImportError as e:

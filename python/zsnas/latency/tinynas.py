@@ -59,8 +59,12 @@ class TinyNASTable:
 
         pts = np.array([(oc, h) for oc, h, _ in self.groups[key][batch][ratio]], dtype=np.float64)
         vals = np.array([ms for _, _, ms in self.groups[key][batch][ratio]], dtype=np.float64)
-        linear = LinearNDInterpolator(pts, vals) if len(pts) >= 3 else None
-        return linear, NearestNDInterpolator(pts, vals, rescale=True)
+        try:
+            linear = LinearNDInterpolator(pts, vals) if len(pts) >= 3 else None
+        except Exception:  # noqa: BLE001 -- collinear points (a sparse table): no triangulation
+            linear = None
+        return linear, NearestNDInterpolator(pts, vals, rescale=len(np.unique(pts[:, 0])) > 1
+                                             and len(np.unique(pts[:, 1])) > 1)
 
     def _in_ratio(self, key: tuple, batch: int, ratio: float, out_c: int, in_h: int) -> float:
         linear, nearest = self._interpolators(key, batch, ratio)
