@@ -21,17 +21,26 @@ def lut():
 @click.option("--samples", type=positive(), default=50, show_default=True,
               help="Random networks of the space whose convolution keys and sizes set the grid.")
 @click.option("--runs", type=positive(), default=20, show_default=True, help="Timed runs per convolution.")
+@click.option("--channels", default=None, metavar="C1,C2,...",
+              help="Output-channel grid [default: 8,16,32,48,64,96,128,...,2048 within the range the space uses].")
 @click.option("--backend", type=click.Choice(["torch"]), default="torch", show_default=True)
 @click.option("--device", type=click.Choice(["cpu"]), default="cpu", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32"]), default="fp32", show_default=True)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Table folder (resumable).")
 @click.option("--no-progress", is_flag=True)
-def build_cmd(space, resolution, batch, samples, runs, backend, device, precision, out, no_progress):
+def build_cmd(space, resolution, batch, samples, runs, channels, backend, device, precision, out, no_progress):
     """Measure the convolutions a space's networks use on this machine (conv + bias + ReLU, the
     residual add fused where TinyNAS's key says so); an interrupted build resumes."""
-    from .latency.build import build_table
+    from .latency.build import CHANNEL_GRID, build_table
 
-    path = build_table(out, space, resolution, batch, samples, runs, progress=not no_progress)
+    grid = CHANNEL_GRID
+    if channels:
+        try:
+            grid = tuple(int(c) for c in channels.split(",") if c.strip())
+        except ValueError:
+            raise click.BadParameter(f"{channels!r} is not a comma-separated list of whole numbers",
+                                     param_hint="--channels") from None
+    path = build_table(out, space, resolution, batch, samples, runs, progress=not no_progress, channels=grid)
     with open(path) as fh:
         n = sum(1 for line in fh if line.strip())
     click.echo(f"{path}: {n} measured convolutions (meta.json beside it)")
