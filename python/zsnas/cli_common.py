@@ -97,7 +97,7 @@ def backend_options(f):
                      help="Worker processes (pool) or actors (ray)."),
         click.option("--threads", type=positive(), default=None, help="Torch threads per worker [default: 1]."),
         click.option("--ray-address", default=None, metavar="HOST:PORT",
-                     help="A running Ray cluster (ray start --head); default: a local one on loopback."),
+                     help="A running Ray cluster (ray start --head); default: a local one started here (token-authenticated)."),
     ]):
         f = opt(f)
     return f

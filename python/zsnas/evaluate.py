@@ -485,7 +485,7 @@ def evaluate(
                         cache=cache) as scorer:
             _run_requests(scorer, todo, requests, scores_path, done, progress)
             store = getattr(scorer, "cache", None)
-            cache_stats = None if store is None else {"path": store.path, "hits": store.hits, "misses": store.misses}
+            cache_stats = None if store is None else store.stats()
         results = _summarise(rows, done, names, aggs, out, budgets, plots, settings)
         results["cache"] = cache_stats
         return results

@@ -39,6 +39,7 @@ follows the new T. SIGTERM and SIGINT write a checkpoint and raise
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -587,7 +588,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
         the same history whatever the backend.
     backend: where the proxies run: "local" (this process), "pool" (`workers` processes of
         `threads` torch threads) or "ray" (`workers` actors; on the cluster at `ray_address`,
-        else a local loopback-only one). Not part of the run: a resume may use another.
+        else a local token-authenticated one). Not part of the run: a resume may use another.
     prefilter: (cheap proxy, fraction), e.g. ("synflow", 0.25) or ("flops", 0.5): two-stage
         search. Each asked batch is ranked by the cheap proxy (native or registered) and only
         the best ceil(fraction × batch) get the expensive proxies; the rest are recorded with
@@ -624,11 +625,10 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
     if not resume:
         cfg = _new_config(given, default_budget, user_imports)
         _check_runnable(cfg)
-    lock = RunLock(out_path) if out_path is not None else None
-    if lock is not None:
-        lock.acquire()  # creates out; nothing else is written before the checks below pass
-    rd = _RunDir(out_path)
-    try:
+    with contextlib.ExitStack() as stack:
+        lock = stack.enter_context(RunLock(out_path)) if out_path is not None else None  # creates out
+        rd = _RunDir(out_path)
+        stack.callback(rd.close)
         extended = False
         if resume:
             cfg = _load_config(out_path / "config.json")
@@ -642,54 +642,47 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
         if cache == "auto":
             cache = out_path / "scores.sqlite" if out_path is not None else None
         # A bad backend or cache file fails here, before the run directory is written.
-        scorer = None if cfg.native else get_scorer(backend, workers=workers, threads=threads, address=ray_address,
-                                                    imports=cfg.imports, cache=None if cache is None else str(cache))
-        try:
-            table = _core.LatencyTable.load(cfg.latency_table) if cfg.latency_table else None
-            core_space, core_budget, kwargs = _space_spec(cfg), _make_budget(cfg), _engine_kwargs(cfg, table)
-            ckpt = out_path / "checkpoint.bin" if out_path is not None else None
-            prior: Dict[str, _PriorRow] = {}
-            elapsed0 = 0.0
-            if resume and ckpt.exists():
-                engine = _core.Engine.load(str(ckpt), core_space, core_budget, **kwargs)
-                meta = json.loads(engine.meta or b"{}")
-                rd.curve = [list(p) for p in meta.get("curve", [])]
-                elapsed0 = float(meta.get("elapsed", 0.0))
-                prior = rd.reopen_csv(engine.csv_header(), int(meta.get("csv_bytes", 0)), cfg.columns,
+        scorer = None if cfg.native else stack.enter_context(
+            get_scorer(backend, workers=workers, threads=threads, address=ray_address, imports=cfg.imports,
+                       cache=None if cache is None else str(cache)))
+        table = _core.LatencyTable.load(cfg.latency_table) if cfg.latency_table else None
+        core_space, core_budget, kwargs = _space_spec(cfg), _make_budget(cfg), _engine_kwargs(cfg, table)
+        ckpt = out_path / "checkpoint.bin" if out_path is not None else None
+        prior: Dict[str, _PriorRow] = {}
+        elapsed0 = 0.0
+        if resume and ckpt.exists():
+            engine = _core.Engine.load(str(ckpt), core_space, core_budget, **kwargs)
+            meta = json.loads(engine.meta or b"{}")
+            rd.curve = [list(p) for p in meta.get("curve", [])]
+            elapsed0 = float(meta.get("elapsed", 0.0))
+            prior = rd.reopen_csv(engine.csv_header(), int(meta.get("csv_bytes", 0)), cfg.columns,
+                                  verify=not extended)
+            rd.log(f"resume from checkpoint at iteration {engine.iteration} ({len(engine)} candidates), "
+                   f"device {device}; {len(prior)} rows after it are told again, not re-scored")
+        else:
+            engine = _core.Engine(core_space, core_budget, **kwargs)
+            if resume:  # killed before its first checkpoint: every row in history.csv is reused
+                prior = rd.reopen_csv(engine.csv_header(), len(engine.csv_header()), cfg.columns,
                                       verify=not extended)
-                rd.log(f"resume from checkpoint at iteration {engine.iteration} ({len(engine)} candidates), "
-                       f"device {device}; {len(prior)} rows after it are told again, not re-scored")
-            else:
-                engine = _core.Engine(core_space, core_budget, **kwargs)
-                if resume:  # killed before its first checkpoint: every row in history.csv is reused
-                    prior = rd.reopen_csv(engine.csv_header(), len(engine.csv_header()), cfg.columns,
-                                          verify=not extended)
-                    rd.log(f"resume without a checkpoint: start again from config.json, telling the {len(prior)} "
-                           f"scored rows of history.csv instead of re-scoring them; device {device}")
-                elif out_path is not None:
-                    rd.write_json("config.json", asdict(cfg))
-                    rd.new_csv(engine.csv_header())
-                    rd.log(f"start: {cfg.strategy} search of space {cfg.space['name']}, proxies {cfg.proxies}, "
-                           f"{cfg.iterations} iterations, budget {cfg.budget}, seed {cfg.seed}, device {device}")
-            if extended:
+                rd.log(f"resume without a checkpoint: start again from config.json, telling the {len(prior)} "
+                       f"scored rows of history.csv instead of re-scoring them; device {device}")
+            elif out_path is not None:
                 rd.write_json("config.json", asdict(cfg))
-                rd.log(f"iterations changed to {cfg.iterations}")
-            if lock is not None and lock.describe_stale():
-                rd.log(lock.describe_stale())
-            with StopSignals() as stop:
-                run = _drive(engine, cfg, rd, device, elapsed0, checkpoint_seconds, progress, prior, stop, scorer)
-            store = getattr(scorer, "cache", None)
-            if store is not None:
-                run.cache = {"path": store.path, "hits": store.hits, "misses": store.misses}
-                rd.log(f"score cache {store.path}: {store.hits} hits, {store.misses} misses")
-            return run
-        finally:
-            if scorer is not None:
-                scorer.close()
-    finally:
-        rd.close()
-        if lock is not None:
-            lock.release()
+                rd.new_csv(engine.csv_header())
+                rd.log(f"start: {cfg.strategy} search of space {cfg.space['name']}, proxies {cfg.proxies}, "
+                       f"{cfg.iterations} iterations, budget {cfg.budget}, seed {cfg.seed}, device {device}")
+        if extended:
+            rd.write_json("config.json", asdict(cfg))
+            rd.log(f"iterations changed to {cfg.iterations}")
+        if lock is not None and lock.describe_stale():
+            rd.log(lock.describe_stale())
+        with StopSignals() as stop:
+            run = _drive(engine, cfg, rd, device, elapsed0, checkpoint_seconds, progress, prior, stop, scorer)
+        store = getattr(scorer, "cache", None)
+        if store is not None:
+            run.cache = store.stats()
+            rd.log(f"score cache {store.path}: {store.hits} hits, {store.misses} misses")
+        return run
 
 
 def _import_user_proxies(imports: Sequence[str]) -> List[str]:
@@ -698,6 +691,13 @@ def _import_user_proxies(imports: Sequence[str]) -> List[str]:
     from .proxies.registry import import_modules
 
     return import_modules(imports)
+
+
+# Settings search() copies into SearchConfig as given (the others -- space, initial, budget,
+# proxy, strategy, rho, latency table / model -- are resolved first).
+PLAIN_SETTINGS = ("iterations", "population", "top_k", "seed", "resolution", "num_classes", "batch_size", "repeats",
+                  "latency_batch", "latency_precision", "latency_device", "warmup", "mutations", "random_steps",
+                  "max_rejections", "checkpoint_every", "batch", "prefilter")
 
 
 def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> SearchConfig:
@@ -734,9 +734,7 @@ def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> Se
     if table is not None:
         cfg.latency_table = str(Path(table).resolve())
     cfg.latency_model = model
-    for k in ("iterations", "population", "top_k", "seed", "resolution", "num_classes", "batch_size", "repeats",
-              "latency_batch", "latency_precision", "latency_device", "warmup", "mutations", "random_steps",
-              "max_rejections", "checkpoint_every", "batch", "prefilter"):
+    for k in PLAIN_SETTINGS:
         if given[k] is not None:
             setattr(cfg, k, given[k])
     if given["rho"] is not None:

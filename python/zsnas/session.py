@@ -25,8 +25,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _core
 from .arch import Arch
-from .search import (NATIVE, Run, SearchConfig, _check_runnable, _engine_kwargs, _import_user_proxies, _make_budget,
-                     _new_config, _space_spec)
+from .search import (NATIVE, PLAIN_SETTINGS, Run, SearchConfig, _check_runnable, _engine_kwargs,
+                     _import_user_proxies, _make_budget, _new_config, _space_spec)
 
 _MAGIC = b"ZSNAS-SESSION/1\n"
 
@@ -64,10 +64,7 @@ class SearchSession:
                default_budget: bool = True, imports: Sequence[str] = (), **settings) -> "SearchSession":
         """A new search; arguments as zsnas.search() (iterations, strategy, seed, population, top_k,
         resolution, num_classes, batch_size, repeats, latency_table, ...). ValueError naming a bad one."""
-        known = {"iterations", "strategy", "population", "seed", "top_k", "resolution", "num_classes", "batch_size",
-                 "repeats", "latency_table", "latency_batch", "latency_precision", "latency_device", "rho", "warmup",
-                 "mutations", "random_steps", "max_rejections", "checkpoint_every", "batch", "prefilter", "initial",
-                 "latency_model"}
+        known = set(PLAIN_SETTINGS) | {"strategy", "rho", "latency_table", "latency_model", "initial"}
         unknown = set(settings) - known
         if unknown:
             raise ValueError(f"SearchSession.create: unknown setting(s) {', '.join(sorted(unknown))}")

@@ -111,6 +111,10 @@ class ScoreCache:
     def __len__(self) -> int:
         return self.db.execute("SELECT count(*) FROM scores").fetchone()[0]
 
+    def stats(self) -> dict:
+        """{"path", "hits", "misses"} of this process's lookups (what runs report)."""
+        return {"path": self.path, "hits": self.hits, "misses": self.misses}
+
     def close(self) -> None:
         self.db.close()
 

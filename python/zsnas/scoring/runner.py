@@ -33,6 +33,18 @@ def check_request_proxies(names, batch_size: int) -> None:
         get_proxy(family(n)[0] or n).check(batch_size)
 
 
+def prepare_worker(threads: int, imports) -> None:
+    """What a worker process (pool) or Ray actor does once: its torch threads, the built-in
+    proxies and the user's proxy modules."""
+    import torch
+
+    from .. import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
+    from ..proxies.registry import import_modules
+
+    torch.set_num_threads(threads)
+    import_modules(imports)
+
+
 def run_request(req: ScoreRequest, progress: Optional[Callable[[int], None]] = None) -> ScoreRow:
     import torch
 
@@ -86,4 +98,4 @@ def run_request(req: ScoreRequest, progress: Optional[Callable[[int], None]] = N
     return row
 
 
-__all__ = ["run_request", "family", "check_request_proxies"]
+__all__ = ["run_request", "family", "check_request_proxies", "prepare_worker"]

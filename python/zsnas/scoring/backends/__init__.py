@@ -7,7 +7,7 @@
     scorer.close()                              # or: with get_scorer(...) as scorer:
 
 Backends: ``local`` (this process), ``pool`` (N worker processes × T torch threads), ``ray``
-(an actor pool on a running cluster via ``address=``, or a local loopback-only one). Every
+(an actor pool on a running cluster via ``address=``, or a local one started here). Every
 backend runs zsnas.scoring.runner.run_request, so rows do not depend on the backend.
 """
 from __future__ import annotations

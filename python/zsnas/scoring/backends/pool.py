@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Dict, Iterator, Sequence, Tuple
 
 from ..request import ScoreRequest, ScoreRow
-from ..runner import run_request
+from ..runner import prepare_worker, run_request
 from . import Scorer
 
 MAX_ATTEMPTS = 3
@@ -22,16 +22,6 @@ MAX_ATTEMPTS = 3
 
 class WorkerDied(ChildProcessError):
     """Worker processes keep dying before they finish anything."""
-
-
-def _init_worker(threads: int, imports: Sequence[str]) -> None:
-    import torch
-
-    from ... import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
-    from ...proxies.registry import import_modules
-
-    torch.set_num_threads(threads)
-    import_modules(imports)
 
 
 class PoolScorer(Scorer):
@@ -47,7 +37,7 @@ class PoolScorer(Scorer):
         if self._pool is None:
             method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context(method),
-                                             initializer=_init_worker, initargs=(self.threads, self.imports))
+                                             initializer=prepare_worker, initargs=(self.threads, self.imports))
         return self._pool
 
     def iter_scores(self, requests: Sequence[ScoreRequest]) -> Iterator[Tuple[int, ScoreRow]]:

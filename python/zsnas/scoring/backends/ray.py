@@ -19,7 +19,7 @@ import tempfile
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..request import ScoreRequest, ScoreRow
-from ..runner import run_request
+from ..runner import prepare_worker, run_request
 from . import Scorer
 
 MAX_ATTEMPTS = 3
@@ -37,13 +37,7 @@ class _Actor:
     """Runs in a Ray worker process: the same runner as every backend."""
 
     def __init__(self, threads: int, imports: Sequence[str]):
-        import torch
-
-        from ... import proxies as _builtin  # noqa: F401
-        from ...proxies.registry import import_modules
-
-        torch.set_num_threads(threads)
-        import_modules(imports)
+        prepare_worker(threads, imports)
 
     def score(self, requests: List[ScoreRequest]) -> List[ScoreRow]:
         return [run_request(r) for r in requests]
