@@ -60,10 +60,9 @@ def history(out):
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'zsnas[ray]')")
-    # Ray 2.60 listens on every interface whatever the node address; its token authentication
-    # (on by default for local clusters since 2.59) guards it.
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    from zsnas.scoring.backends.ray import start_local_cluster
+
+    start_local_cluster(2, str(tmp_path_factory.mktemp("ray")))
     yield ray
     ray.shutdown()
 
@@ -79,6 +78,55 @@ def killer(tmp_path):
 
 ZEN_SEARCH = dict(proxy="zen", iterations=16, batch=4, batch_size=8, seed=3, population=16, progress=False,
                   cache=None)
+
+
+def _listening_sockets_of_this_process_tree():
+    """(pid, local address) of every listening TCP socket owned by this process or a descendant,
+    read from /proc (no psutil): the inode of each LISTEN row, then which process holds it."""
+    import socket
+    import struct
+
+    listening = {}
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] != "0A":  # TCP_LISTEN
+                continue
+            ip_hex = f[1].split(":")[0]
+            raw = b"".join(struct.pack("<I", int(ip_hex[i:i + 8], 16)) for i in range(0, len(ip_hex), 8))
+            listening[f[9]] = socket.inet_ntop(family, raw)
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = set(), [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += children.get(pid, [])
+    found = []
+    for pid in tree:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in listening:
+                found.append((pid, listening[link[8:-1]]))
+    return found
+
+
+def test_the_local_ray_cluster_listens_on_loopback_only(ray_cluster):
+    sockets = _listening_sockets_of_this_process_tree()
+    assert len(sockets) >= 3, sockets  # the GCS, the raylet and this driver's core worker at least
+    assert all(addr in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for _, addr in sockets), sockets
 
 
 def test_rows_do_not_depend_on_the_backend(ray_cluster):

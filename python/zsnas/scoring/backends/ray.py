@@ -1,10 +1,11 @@
 """Ray actors as scorers: on a running cluster (``address="host:port"`` / ``"auto"``) or on a
 local one started here, without the dashboard and with token authentication on.
 
-Ray 2.60's GCS server listens on every interface even for a local instance (ray.init turns a
-loopback node address into the machine's own), so zsnas cannot keep it to loopback. Ray >= 2.59
-(the version the extra asks for) starts local clusters with token authentication on, so
-nothing reaching the port runs code without the generated token; leave RAY_AUTH_MODE alone.
+A local cluster listens on loopback only (``start_local_cluster``): Ray binds its gRPC servers
+to every interface unless the node address is 127.0.0.1, and ray.init rewrites a loopback
+address into the machine's own unless clusters are "disabled" (the switch Ray uses on macOS
+and Windows, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0). Ray >= 2.59 also turns token
+authentication on for it.
 
 Requests go to the actors in small chunks (``chunk`` requests per call: Ray costs ~2 ms per
 call, a cheap proxy far less). An actor that dies takes its chunk with it: a new actor is
@@ -25,12 +26,35 @@ from . import Scorer
 MAX_ATTEMPTS = 3
 
 
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 def _ray():
     try:
         import ray
     except ImportError:
         raise ValueError("the ray backend needs Ray: pip install 'zsnas[ray]' (or pip install ray)") from None
     return ray
+
+
+def start_local_cluster(num_cpus: int, temp_dir: Optional[str] = None):
+    """ray.init a single-node cluster whose every server listens on 127.0.0.1 only."""
+    ray = _ray()
+    from ray._private import ray_constants
+
+    # Read by this process at import (hence the attribute) and by every Ray process it starts.
+    before_env, before_flag = os.environ.get(LOCAL_ONLY_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOCAL_ONLY_ENV], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        return ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                        _node_ip_address="127.0.0.1",
+                        _temp_dir=temp_dir or tempfile.mkdtemp(prefix="zsnas-ray-"))
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before_flag
+        if before_env is None:
+            del os.environ[LOCAL_ONLY_ENV]
+        else:
+            os.environ[LOCAL_ONLY_ENV] = before_env
 
 
 class _Actor:
@@ -59,8 +83,7 @@ class RayScorer(Scorer):
             if address:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False)
             else:
-                ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False,
-                         _temp_dir=tempfile.mkdtemp(prefix="zsnas-ray-"))
+                start_local_cluster(workers * threads)
                 self.started_here = True
         self._actor_cls = ray.remote(num_cpus=threads)(_Actor)
         self.actors = [self._new_actor() for _ in range(workers)]
