@@ -194,3 +194,71 @@ def test_tensorrt_without_tensorrt_names_what_to_install(monkeypatch):
         tensorrt.build_engine("x.onnx", "x.plan")
     with pytest.raises(ValueError, match="pip install tensorrt"):
         tensorrt.time_engine("x.plan")
+
+
+# ---- acceptance over many networks (the long parts run with -m slow) ------------------------------
+def _export_cases(n_res, n_mbv2, n_cells):
+    from zsnas.spaces import Rng, get_space
+
+    cases = []
+    for space, n in (("res", n_res), ("mbv2", n_mbv2)):
+        sp, rng = get_space(space), Rng(7)
+        cases += [(str(sp.sample(rng)), sp.resolution, sp.num_classes) for _ in range(n)]
+    import csv
+    from pathlib import Path
+
+    rows = list(csv.DictReader(open(Path(__file__).parent.parent.parent / "shared/data/nb201_dev.csv")))
+    cases += [(r[next(k for k in r if "arch" in k.lower())], 32, 10) for r in rows[:n_cells]]
+    return cases
+
+
+def _check_exports(tmp_path, cases):
+    from zsnas.export.onnx import build_for_export
+
+    worst = 0.0
+    for i, (name, res, nc) in enumerate(cases):
+        path = tmp_path / f"n{i}.onnx"
+        zsnas.export.onnx(name, path, resolution=res, num_classes=nc, seed=i)
+        model, _, _, _ = build_for_export(name, res, nc, seed=i)  # the same seeded weights
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        for b in (1, 7):
+            x = torch.randn(b, 3, res, res, generator=torch.Generator().manual_seed(i))
+            with torch.no_grad():
+                want = model(x).numpy()
+            got = session.run(None, {"input": x.numpy()})[0]
+            err = float(np.abs(got - want).max() / np.abs(want).max())
+            assert err <= 1e-4, (name, b, err)
+            worst = max(worst, err)
+        path.unlink()
+    print(f"{len(cases)} networks, batch 1 and 7: worst relative logit error {worst:.2e}")
+
+
+def test_random_networks_of_each_space_and_nb201_cells_export_exactly(tmp_path):
+    _check_exports(tmp_path, _export_cases(8, 2, 4))
+
+
+@pytest.mark.slow
+def test_fifty_networks_of_each_space_resnet50_and_twenty_cells_export_exactly(tmp_path):
+    _check_exports(tmp_path, _export_cases(50, 50, 20) + [("resnet50", 224, 1000)])
+
+
+def _int8_cosines(tmp_path, n):
+    from zsnas.spaces import Rng, get_space
+
+    sp, rng = get_space("res"), Rng(11)
+    cos = []
+    for i in range(n):
+        rep = zsnas.export.int8(str(sp.sample(rng)), tmp_path / f"q{i}.onnx", samples=32, seed=i)
+        cos.append(rep.checks["logit_cosine"])
+    print("int8 vs fp32 logit cosine over", n, "random res networks: min", f"{min(cos):.4f}", "median",
+          f"{float(np.median(cos)):.4f}", "max", f"{max(cos):.4f}")
+    return cos
+
+
+def test_int8_agrees_with_fp32_on_random_networks_after_bn_calibration(tmp_path):
+    assert min(_int8_cosines(tmp_path, 3)) >= 0.99
+
+
+@pytest.mark.slow
+def test_int8_agrees_with_fp32_on_ten_random_networks(tmp_path):
+    assert min(_int8_cosines(tmp_path, 10)) >= 0.99

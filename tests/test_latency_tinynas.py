@@ -1,11 +1,15 @@
 """TinyNAS's V100 TensorRT convolution tables as a latency model (issue 11, item 6)."""
 import json
+import math
+import random
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from zsnas.cli import main
 from zsnas.latency import TinyNASTable
-from zsnas.latency.tinynas import network_convs
+from zsnas.latency.tinynas import FILES, network_convs
 from zsnas.search import search
 
 DIR = Path(__file__).parent.parent.parent / "shared/data/latency/tinynas-v100"
@@ -60,47 +64,212 @@ def test_missing_shapes_are_interpolated_linearly_between_measured_ones(table):
     assert table.conv_ms(("Regular", 2, 1, 7, 48, 3, 480, 128)) == pytest.approx((t32 + t64) / 2, rel=1e-9)
 
 
-def test_a_search_under_a_v100_int8_latency_budget(tmp_path, table):
-    spec = f"tinynas:{DIR}:int8"
-    run = search(space="mbv2", proxy="params", iterations=400, latency_model=spec, latency_batch=64,
-                 budget={"latency_ms": 6.0}, out=tmp_path / "s", progress=False)
-    ok = [e for e in run.history if e.status == "ok"]
-    assert ok and run.counters["rejected_latency"] > 0
-    assert all(table.network_ms(e.structure, 224, 64) <= 6.0 for e in ok)
+class TinyNASRule:
+    """TinyNAS's lookup-and-interpolate rule written again from its predictor.py / util.py, the
+    way they are written (a nested dict of point lists per key, batch and truncated ratio;
+    LinearND with a NearestND(rescale) fallback; interp1d over ratios and batches)."""
+
+    def __init__(self, path):
+        from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+        db = {}
+        for line in open(path):
+            cfg, ms = line.split()
+            t, b, ic, h, _, oc, k, s, f = cfg.strip("{}").split(",")
+            b, ic, h, oc, ms = int(b), int(ic), int(h), int(oc), float(ms)
+            if h == 4 or ms < 0:
+                continue
+            if t == "Regular":
+                ratio = 0 if ic == 3 else int(ic / oc * 100) / 100
+            else:
+                ratio = None
+            pts, vals = db.setdefault((t, int(s), int(f), int(k)), {}).setdefault(b, {}).setdefault(ratio, ([], []))
+            pts.append((oc, h))
+            vals.append(ms)
+        self.fns = {key: {b: {r: (LinearNDInterpolator(p, v), NearestNDInterpolator(p, v, rescale=True))
+                              for r, (p, v) in by_ratio.items()} for b, by_ratio in by_batch.items()}
+                    for key, by_batch in db.items()}
+
+    @staticmethod
+    def _point(fns, x, y):
+        lat = fns[0]([x], [y])[0]
+        return fns[1]([(x, y)])[0] if math.isnan(lat) or lat < 0 else lat
+
+    def _ratio(self, by_ratio, ic, oc, h):
+        from scipy.interpolate import interp1d
+
+        want = ic / oc
+        if want in by_ratio:
+            return self._point(by_ratio[want], oc, h)
+        rs, vs = [], []
+        for r in sorted(by_ratio):
+            if r == 0:
+                continue
+            v = self._point(by_ratio[r], oc, h)
+            if len(rs) < 2 or v > vs[-1]:
+                rs.append(r)
+                vs.append(v)
+        lat = interp1d(rs, vs, fill_value="extrapolate", kind="linear")([want])[0]
+        return want / rs[0] * vs[0] if lat < 0 else lat
+
+    def _at(self, by_ratio, t, ic, oc, h):
+        if t == "Depthwise":
+            return self._point(by_ratio[None], oc, h)
+        return self._point(by_ratio[0], oc, h) if ic == 3 else self._ratio(by_ratio, ic, oc, h)
+
+    def __call__(self, conv):
+        from scipy.interpolate import interp1d
+
+        t, s, f, k, b, ic, h, oc = conv
+        by_batch = self.fns[(t, s, f, k)]
+        if b in by_batch:
+            return self._at(by_batch[b], t, ic, oc, h)
+        batches = list(by_batch)
+        lats = [self._at(by_batch[x], t, ic, oc, h) for x in batches]
+        return interp1d(batches, lats, fill_value="extrapolate")([b])[0]
+
+
+def _random_convs(n, seed=0):
+    from zsnas.spaces import Rng, get_space
+
+    rng, out, r = Rng(seed), [], random.Random(seed)
+    while len(out) < n:
+        space, res = r.choice([("mbv2", 224), ("res", 224)])
+        convs = network_convs(get_space(space).sample(rng), res, r.choice([1, 32, 48, 64, 100]))
+        out.append(r.choice(convs))
+    return out
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_predictions_equal_an_independent_tinynas_rule_on_random_convolutions(precision):
+    ours = TinyNASTable(str(DIR), precision)
+    rule = TinyNASRule(DIR / FILES[precision])
+    convs = _random_convs(50, seed={"fp16": 0, "int8": 1}[precision])
+    assert sum(c in ours.exact for c in convs) < 25  # mostly interpolated shapes
+    got = ours.predict([[int(c[0] == "Depthwise"), *c[1:]] for c in convs])
+    want = [rule(c) for c in convs]
+    assert got == pytest.approx(want, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    from zsnas.latency import import_tinynas
+
+    out = tmp_path_factory.mktemp("v100")
+    counts = import_tinynas(DIR, out)
+    assert counts["int8"] == len(TinyNASTable(str(DIR), "int8").exact)
+    return out
+
+
+def test_import_tinynas_writes_a_table_folder_with_its_provenance(imported):
+    meta = json.loads((imported / "meta.json").read_text())
+    assert meta["backend"] == "tensorrt" and set(meta["precisions"]) == {"fp32", "fp16", "int8"}
+    assert (imported / "LICENSE").read_text() == (DIR / "LICENSE").read_text()
+    r = CliRunner().invoke(main, ["lut", "import-tinynas", str(DIR / "nope"), "-o", str(imported)])
+    assert r.exit_code != 0
+
+
+def test_the_engine_predicts_what_the_table_sums(imported):
+    from zsnas.arch import Arch
+    from zsnas.latency import open_latency_table
+    from zsnas.spaces import Rng, get_space
+
+    model = open_latency_table(imported, "int8", 64)
+    table = TinyNASTable(str(imported), "int8")
+    sp, rng = get_space("mbv2"), Rng(5)
+    for _ in range(20):
+        a = sp.sample(rng)
+        assert model.network_ms(Arch(a)._core, 224, 64) == pytest.approx(table.network_ms(a, 224, 64), rel=1e-12)
+    assert model.memo_size > 0 and model.predictor_calls <= 20
+
+
+def test_a_search_under_a_v100_int8_latency_budget(tmp_path, imported):
+    table = TinyNASTable(str(imported), "int8")
+    run = search(space="mbv2", proxy="params", iterations=400, latency_table=imported, latency_batch=64,
+                 latency_precision="int8", budget={"latency_ms": 6.0}, out=tmp_path / "s", progress=False)
+    assert run.history and run.counters["rejected_latency"] > 0
+    for e in run.history:  # every candidate the engine let through, scored or not
+        assert e.latency_ms == pytest.approx(table.network_ms(e.structure, 224, 64), rel=1e-9)
+        assert e.latency_ms <= 6.0
     cfg = json.loads((tmp_path / "s" / "config.json").read_text())
-    assert cfg["latency_model"] == f"tinynas:{DIR.resolve()}:int8" and cfg["budget"]["max_latency_ms"] == 6.0
-    more = search(out=tmp_path / "s", resume=True, iterations=500, progress=False)  # the model comes back
+    assert cfg["latency_table"] == str(imported.resolve()) and cfg["latency_precision"] == "int8"
+    more = search(out=tmp_path / "s", resume=True, iterations=500, progress=False)  # the table comes back
     assert more.counters["iteration"] == 500
-    with pytest.raises(ValueError, match="write tinynas:DIR"):
-        search(proxy="params", latency_model="nope", budget={"latency_ms": 1}, progress=False)
-    with pytest.raises(ValueError, match="TinyNAS tables exist for fp32, fp16, int8"):
-        search(proxy="params", latency_model=f"tinynas:{DIR}:int4", budget={"latency_ms": 1}, progress=False)
+    with pytest.raises(ValueError, match="latency precision must be one of fp32, fp16, int8"):
+        search(proxy="params", latency_table=imported, latency_precision="int4", budget={"latency_ms": 1},
+               progress=False)
+    with pytest.raises(ValueError, match="does not exist"):
+        search(proxy="params", latency_table=tmp_path / "nope", budget={"latency_ms": 1}, progress=False)
+
+
+def test_info_prints_per_block_and_total_latency(imported):
+    r = CliRunner().invoke(main, ["info", "zennet-imagenet-400m", "--latency-table", str(imported),
+                                  "--latency-precision", "fp16", "--latency-batch", "64", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    table = TinyNASTable(str(imported), "fp16")
+    assert d["latency_ms"] == pytest.approx(table.network_ms(d["structure"], 224, 64), rel=1e-9)
+    assert sum(b["latency_ms"] for b in d["blocks"]) == pytest.approx(d["latency_ms"], rel=1e-9)
+    r = CliRunner().invoke(main, ["info", "resnet50", "--latency-table", str(imported), "--latency-precision",
+                                  "int8", "--latency-batch", "64", "--json"])
+    assert r.exit_code == 0, r.output
+    # ResNet-50 has 53 convolutions (49 in the chains + 4 projection shortcuts), each one looked up
+    from zsnas.latency.tinynas import module_convs
+    from zsnas.targets import resolve_target
+
+    convs = module_convs(resolve_target("resnet50").build(residual=True), 224, 64)
+    assert len(convs) == 53 and sum(c[2] for c in convs) == 16  # the add fused into each unit's last conv
+    int8 = TinyNASTable(str(imported), "int8")
+    assert json.loads(r.output)["latency_ms"] == pytest.approx(sum(int8.conv_ms(c) for c in convs), rel=1e-9)
 
 
 # ---- tables measured on this machine -------------------------------------------------------------
-def test_a_measured_table_covers_the_space_grid_resumes_and_predicts(tmp_path):
-    from zsnas.latency.build import build_table, space_convs, validate
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_a_measured_table_covers_the_space_grid_resumes_fits_and_predicts(tmp_path, backend):
+    from zsnas.arch import Arch
+    from zsnas.latency import open_latency_table
+    from zsnas.latency.build import build_table, fit_networks, space_convs, validate
 
     ch = (8, 16, 32)
-    grid = space_convs("res", 8, 1, 3, channels=ch, ratios=(1.0,))
+    fits = fit_networks("res", 8, 3)
+    grid = space_convs("res", 8, 1, 3, channels=ch, ratios=(1.0,), extra=fits)
     assert grid and all(c[7] in ch for c in grid) and all(c[4] == 1 for c in grid)
     stems = [c for c in grid if c[5] == 3]
     assert stems and all(c[0] == "Regular" for c in stems)  # the stem, over every channel of the grid
-    path = build_table(str(tmp_path / "t"), "res", resolution=8, batch=1, samples=3, runs=2, progress=False,
-                       channels=ch, ratios=(1.0,))
+    kw = dict(resolution=8, batch=1, samples=3, runs=2, progress=False, channels=ch, ratios=(1.0,), backend=backend,
+              fit=3, fit_runs=2)
+    path = build_table(str(tmp_path / "t"), "res", **kw)
     lines = open(path).read().splitlines()
     assert len(lines) == len(grid)
     meta = json.loads((tmp_path / "t" / "meta.json").read_text())
-    assert meta["backend"] == "torch" and meta["threads"] >= 1 and meta["format"] == "tinynas"
-    # resumable: a second build measures nothing new
+    assert meta["backend"] == backend and meta["threads"] == 1 and meta["format"] == "tinynas"
+    assert (backend == "onnxruntime") == ("onnxruntime" in meta)
+    fit = meta["overhead"]["fp32/b1"]
+    assert fit["networks"] == fits and fit["scale"] > 0
+    # resumable: a second build measures only what is missing
     open(path, "w").write("\n".join(lines[:-3]) + "\n")  # as if stopped three short
-    build_table(str(tmp_path / "t"), "res", resolution=8, batch=1, samples=3, runs=2, progress=False,
-                channels=ch, ratios=(1.0,))
+    build_table(str(tmp_path / "t"), "res", **kw)
     again = open(path).read().splitlines()
     assert len(again) == len(grid) and again[:-3] == lines[:-3]
+    meta = json.loads((tmp_path / "t" / "meta.json").read_text())  # re-fitted: three convolutions changed
+    fit = meta["overhead"]["fp32/b1"]
+    build_table(str(tmp_path / "t"), "res", **kw)  # complete: nothing measured, nothing re-fitted
+    assert open(path).read().splitlines() == again
+    assert json.loads((tmp_path / "t" / "meta.json").read_text())["overhead"] == meta["overhead"]
+    # the engine's prediction: the fitted overhead + scale × the table's sum
+    model = open_latency_table(tmp_path / "t", "fp32", 1)
     table = TinyNASTable(str(tmp_path / "t"), "fp32")
-    assert table.conv_ms(grid[0]) == pytest.approx(float(lines[0].split()[1]))
-    r = validate(str(tmp_path / "t"), "res", n=4, resolution=8, batch=1, fit=3, runs=2, progress=False,
+    a = fits[0]
+    assert model.network_ms(Arch(a)._core, 8, 1) == pytest.approx(fit["ms"] + fit["scale"] * table.network_ms(a, 8, 1))
+    r = validate(str(tmp_path / "t"), "res", n=4, resolution=8, batch=1, runs=2, progress=False,
                  plot=str(tmp_path / "v.png"))
     assert r["n"] == 4 and 0 <= r["within_10"] <= r["within_15"] <= 1 and r["rmse_ms"] >= 0
+    assert r["backend"] == backend and r["overhead_ms"] == pytest.approx(fit["ms"])
     assert (tmp_path / "v.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="measured under"):
+        build_table(str(tmp_path / "t"), "res", **{**kw, "backend": "torch" if backend != "torch" else "onnxruntime"})
+
+
+def test_lut_build_refuses_what_it_cannot_measure_here(tmp_path):
+    r = CliRunner().invoke(main, ["lut", "build", "--backend", "tensorrt", "-o", str(tmp_path / "t")])
+    assert r.exit_code != 0 and "import-tinynas" in r.output

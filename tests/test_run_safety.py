@@ -411,7 +411,7 @@ def test_score_uses_a_search_results_own_setting(tmp_path):
     from zsnas.zoo import ZOO
 
     assert rep.resolution == 32 and rep["params"].value == zsnas.Arch(ZOO["zennet-cifar-1.0m"].structure).params(
-        num_classes=10) == 993_762  # the README's count
+        num_classes=100) == 1_039_932  # the README's count (ZenNet-1.0M's native 100-class head)
     r = zsnas_cli("score", out / "best.json", "-p", "zen", "--repeats", "2", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["resolution"] == 32

@@ -17,6 +17,7 @@ from zsnas.scoring.cache import CacheError, ScoreCache
 from zsnas.scoring.request import ScoreRequest
 from zsnas.search import search
 from zsnas.targets import resolve_target
+from zsnas.zoo import ZOO
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 DATA = Path(__file__).parent.parent.parent / "shared/data/nb201_dev.csv"
@@ -408,24 +409,26 @@ def test_two_stage_resume_after_an_interrupt_matches(tmp_path):
 
 # ---- one resolver: every name the README lists works everywhere --------------------------------
 NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_3x3~0|avg_pool_3x3~1|none~2|"
-README_NAMES = ["zennet-cifar-1.0m", "zennet-imagenet-400m", "az-nas-initial", "resnet18", "resnet34", "resnet50",
-                "resnet101", "resnet152", NB201_CELL, SMALL]
+README_NAMES = list(ZOO) + ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", NB201_CELL, SMALL]
 
 
 def test_readme_names_are_the_ones_tested():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme.split("Names accepted wherever a network is", 1)[1].split("\n\n", 1)[0]
-    for name in ("zennet-cifar-1.0m", "zennet-imagenet-400m", "az-nas-initial", "resnet18", "resnet152"):
+    for name in list(ZOO) + ["resnet18", "resnet152"]:
         assert f"`{name}`" in section
 
 
 @pytest.mark.parametrize("name", README_NAMES, ids=lambda n: n[:24])
 def test_every_name_works_in_info_score_and_bench(tmp_path, name):
+    from click.testing import CliRunner
+
+    from zsnas.cli import main
+
     target = resolve_target(name)
-    r = subprocess.run([sys.executable, "-m", "zsnas.cli", "info", name, "--json"], capture_output=True, text=True,
-                       env=ENV, timeout=120)
-    assert r.returncode == 0, r.stderr
-    info = json.loads(r.stdout)
+    r = CliRunner().invoke(main, ["info", name, "--json"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)
     assert info["params"] == target.params() and info["resolution"] == target.resolution
     rep = zsnas.score(name, proxies=["params"], device="cpu")
     assert rep["params"].value == info["params"] and rep.resolution == target.resolution

@@ -1,5 +1,6 @@
 // Python face of the evolution engine, the latency table and the incremental rank top-k.
 // Thin: argument plumbing, GIL release around native loops, tuples/dicts out.
+#include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
@@ -7,6 +8,7 @@
 
 #include "../core/checkpoint.h"
 #include "../core/engine.h"
+#include "../core/conv_latency.h"
 #include "../core/latency.h"
 #include "../core/rank_topk.h"
 #include "bindings.h"
@@ -52,9 +54,33 @@ EngineConfig make_config(const std::string& strategy, int64_t iterations, int64_
   return c;
 }
 
-std::shared_ptr<const LatencyTable> table_of(const py::object& t) {
+// A LatencyTable (copied: the engine owns its table) or a ConvLatencyModel (shared: its memo
+// fills as the engine runs, and Python reads it).
+std::shared_ptr<const LatencyModel> table_of(const py::object& t) {
   if (t.is_none()) return nullptr;
+  if (py::isinstance<ConvLatencyModel>(t)) return t.cast<std::shared_ptr<ConvLatencyModel>>();
+  if (!py::isinstance<LatencyTable>(t))
+    throw py::type_error("latency_table must be a LatencyTable or a ConvLatencyModel, got " +
+                         std::string(py::str(py::type::of(t))));
   return std::make_shared<const LatencyTable>(t.cast<const LatencyTable&>());
+}
+
+py::list conv_rows(const std::vector<ConvShape>& convs) {
+  py::list out;
+  for (const ConvShape& c : convs) {
+    py::dict d;
+    d["type"] = c.depthwise ? "Depthwise" : "Regular";
+    d["stride"] = c.stride;
+    d["fused"] = c.fused;
+    d["kernel"] = c.kernel;
+    d["batch"] = c.batch;
+    d["in_c"] = c.in_c;
+    d["in_h"] = c.in_h;
+    d["out_c"] = c.out_c;
+    d["block"] = c.block;
+    out.append(d);
+  }
+  return out;
 }
 
 LatencyKey key_of(int batch, const std::string& precision, const std::string& device) {
@@ -135,6 +161,30 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("source", &LatencyTable::source)
       .def_property_readonly("fingerprint", &LatencyTable::fingerprint)
       .def("__len__", &LatencyTable::size);
+
+  m.def("network_convs", [](const Arch& a, int resolution, int batch) {
+        return conv_rows(network_convs(a, resolution, batch));
+      }, py::arg("arch"), py::arg("resolution"), py::arg("batch") = 1,
+      "The deployed network's convolutions as TinyNAS keys them (the residual add fused into the last conv "
+      "of a residual unit); dicts with type, stride, fused, kernel, batch, in_c, in_h, out_c, block");
+
+  py::class_<ConvLatencyModel, std::shared_ptr<ConvLatencyModel>>(
+      m, "ConvLatencyModel",
+      "overhead + scale × Σ conv ms; `predict([[depthwise, stride, fused, kernel, batch, in_c, in_h, out_c], ...])` "
+      "gives the ms of convolutions it has not seen (memoised here)")
+      .def(py::init<ConvLatencyModel::Predictor, double, double, uint64_t, std::string>(), py::arg("predict"),
+           py::arg("overhead_ms") = 0.0, py::arg("scale") = 1.0, py::arg("fingerprint") = 0, py::arg("name") = "")
+      .def("network_ms", [](const ConvLatencyModel& m, const Arch& a, int resolution, int batch) {
+             return m.network_ms(a, resolution, key_of(batch, "", ""));
+           }, py::arg("arch"), py::arg("resolution"), py::arg("batch") = 1)
+      .def("block_ms", &ConvLatencyModel::block_ms, py::arg("arch"), py::arg("resolution"), py::arg("batch") = 1,
+           "Σ conv ms of each block (without the overhead and scale)")
+      .def_property_readonly("overhead_ms", &ConvLatencyModel::overhead_ms)
+      .def_property_readonly("scale", &ConvLatencyModel::scale)
+      .def_property_readonly("name", &ConvLatencyModel::name)
+      .def_property_readonly("fingerprint", &ConvLatencyModel::fingerprint)
+      .def_property_readonly("memo_size", &ConvLatencyModel::memo_size)
+      .def_property_readonly("predictor_calls", &ConvLatencyModel::predictor_calls);
 
   py::class_<RankTopK>(m, "RankTopK",
                        "Exact top-k by non-linear rank aggregation Σ ln(rank/m) over a growing history; "

@@ -9,7 +9,6 @@ namespace zsnas {
 
 namespace {
 
-int conv_out(int h, int k, int stride) { return (h + 2 * ((k - 1) / 2) - k) / stride + 1; }
 
 // Counts are int64; the parser's limits (2^16 channels, 2^15 pixels, 256 sub-layers) still let a
 // FLOPs count pass 2^63, so every product and sum is checked: a wrapped count would be negative

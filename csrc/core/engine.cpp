@@ -63,7 +63,7 @@ bool Engine::IdEq::operator()(int64_t a, int64_t b) const {
   return a1 - a0 == b1 - b0 && std::equal(s->arena.begin() + a0, s->arena.begin() + a1, s->arena.begin() + b0);
 }
 
-Engine::Engine(SpaceSpec space, Budget budget, EngineConfig config, std::shared_ptr<const LatencyTable> lut)
+Engine::Engine(SpaceSpec space, Budget budget, EngineConfig config, std::shared_ptr<const LatencyModel> lut)
     : space_(std::move(space)),
       budget_(std::move(budget)),
       cfg_(std::move(config)),
@@ -101,7 +101,7 @@ Engine::Engine(SpaceSpec space, Budget budget, EngineConfig config, std::shared_
     auto table = lut_;
     const int res = budget_.resolution;
     const LatencyKey key = cfg_.latency_key;
-    budget_.latency = [table, res, key](const Arch& a) { return table->query(a, res, key); };
+    budget_.latency = [table, res, key](const Arch& a) { return table->network_ms(a, res, key); };
   }
   validate_budget(budget_);
   for (const std::string& n : cfg_.score_names)
@@ -137,7 +137,7 @@ std::string Engine::make_fingerprint() const {
   if (lut_) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(lut_->fingerprint()));
-    os << "table:" << hex << "/b" << cfg_.latency_key.batch << "/" << cfg_.latency_key.precision << "/"
+    os << lut_->kind() << ":" << hex << "/b" << cfg_.latency_key.batch << "/" << cfg_.latency_key.precision << "/"
        << cfg_.latency_key.device;
   } else {
     os << (budget_.latency ? "function" : "none");
@@ -268,7 +268,7 @@ int64_t Engine::ask_one() {
           opt.num_classes = budget_.num_classes;
           params = p.arch.params(opt);
           flops = p.arch.flops(budget_.resolution, opt);
-          if (lut_) latency = lut_->query(p.arch, budget_.resolution, cfg_.latency_key);
+          if (lut_) latency = lut_->network_ms(p.arch, budget_.resolution, cfg_.latency_key);
         } catch (const ArchError&) {
           limit = 0;
         }
@@ -632,7 +632,7 @@ void Engine::restore(EngineState st) {
 }
 
 std::unique_ptr<Engine> Engine::load(const std::string& path, SpaceSpec space, Budget budget, EngineConfig config,
-                                     std::shared_ptr<const LatencyTable> lut) {
+                                     std::shared_ptr<const LatencyModel> lut) {
   EngineState st = decode_state(read_file(path), path);
   auto e = std::make_unique<Engine>(std::move(space), std::move(budget), std::move(config), std::move(lut));
   if (st.fingerprint != e->s_.fingerprint) {

@@ -102,7 +102,7 @@ struct Candidate {
 
 class Engine {
  public:
-  Engine(SpaceSpec space, Budget budget, EngineConfig config, std::shared_ptr<const LatencyTable> lut = nullptr);
+  Engine(SpaceSpec space, Budget budget, EngineConfig config, std::shared_ptr<const LatencyModel> lut = nullptr);
   Engine(const Engine&) = delete;  // the duplicate cache points into this object
   Engine& operator=(const Engine&) = delete;
 
@@ -155,7 +155,7 @@ class Engine {
   // under the same space / budget / configuration (else CheckpointError naming the differences).
   void save(const std::string& path);
   static std::unique_ptr<Engine> load(const std::string& path, SpaceSpec space, Budget budget, EngineConfig config,
-                                      std::shared_ptr<const LatencyTable> lut = nullptr);
+                                      std::shared_ptr<const LatencyModel> lut = nullptr);
   void set_meta(const std::string& meta) { s_.meta = meta; }
   const std::string& meta() const { return s_.meta; }
   bool budget_calls_python() const { return budget_.latency && !lut_; }
@@ -189,7 +189,7 @@ class Engine {
   SpaceSpec space_;
   Budget budget_;
   EngineConfig cfg_;
-  std::shared_ptr<const LatencyTable> lut_;
+  std::shared_ptr<const LatencyModel> lut_;
   int M_ = 1;
   enum class Strategy { Zen, Az, Random } strategy_ = Strategy::Zen;
   Arch initial_;

@@ -12,6 +12,9 @@
 
 namespace zsnas {
 
+// Output size of a k x k convolution with padding (k-1)/2 (every conv of every block).
+inline int conv_out(int h, int k, int stride) { return (h + 2 * ((k - 1) / 2) - k) / stride + 1; }
+
 struct UnitShape {
   int block_index = 0, in = 0, out = 0, stride = 1;
   bool residual = false, projection = false, final_relu = true;

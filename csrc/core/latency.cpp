@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "block_pack.h"
+#include "expand.h"
 #include "checkpoint.h"  // atomic_write_file, fnv1a
 
 namespace zsnas {
@@ -252,10 +253,7 @@ Block parse_one_block(const std::string& s, const std::string& where) {
 
 }  // namespace
 
-int block_out_resolution(const Block& b, int h) {
-  const int k = b.type.kernel;
-  return (h + 2 * ((k - 1) / 2) - k) / b.stride + 1;
-}
+int block_out_resolution(const Block& b, int h) { return conv_out(h, b.type.kernel, b.stride); }
 
 size_t LatencyTable::KeyHash::operator()(const Key& k) const {
   uint64_t h = mix64(k.block_lo);

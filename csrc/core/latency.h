@@ -33,6 +33,18 @@ struct LatencyKey {
   std::string device = "cpu";
 };
 
+// What the engine's latency budget and native "latency" score read: the predicted milliseconds of
+// a whole network at an input resolution. Two models: LatencyTable (exact block signatures,
+// below) and ConvLatencyModel (conv_latency.h: TinyNAS's sum over convolutions, which
+// generalises to blocks never measured).
+class LatencyModel {
+ public:
+  virtual ~LatencyModel() = default;
+  virtual double network_ms(const Arch& arch, int resolution, const LatencyKey& key) const = 0;
+  virtual uint64_t fingerprint() const = 0;  // for checkpoint fingerprints
+  virtual std::string kind() const = 0;      // "table" | "conv"
+};
+
 struct LatencyEntry {
   Block block;
   int resolution = 0;
@@ -41,7 +53,7 @@ struct LatencyEntry {
   double ms = 0;
 };
 
-class LatencyTable {
+class LatencyTable : public LatencyModel {
  public:
   LatencyTable() = default;
 
@@ -69,7 +81,11 @@ class LatencyTable {
   const std::map<std::string, std::string>& meta() const { return meta_; }
   const std::string& source() const { return source_; }
   // Hash of the contents (entries only), for checkpoint fingerprints.
-  uint64_t fingerprint() const;
+  uint64_t fingerprint() const override;
+  double network_ms(const Arch& arch, int resolution, const LatencyKey& key) const override {
+    return query(arch, resolution, key);
+  }
+  std::string kind() const override { return "table"; }
 
   // Key text "SuperResK3K3(8,16,1,8,1)@32/b64/fp32/cpu" (used in messages and for sorting).
   static std::string key_text(const Block& block, int resolution, int batch, const std::string& precision,

@@ -7,7 +7,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ArchError', 'Block', 'Budget', 'BudgetError', 'CheckpointError', 'CoreArch', 'Engine', 'LatencyTable', 'LatencyTableError', 'RankTopK', 'Rng', 'SearchSpace', 'bench_loop', 'budget_violation', 'builtin_space', 'catalogue', 'mbv2_space', 'mutate', 'res_space', 'round8', 'sample', 'within_budget']
+__all__: list[str] = ['ArchError', 'Block', 'Budget', 'BudgetError', 'CheckpointError', 'ConvLatencyModel', 'CoreArch', 'Engine', 'LatencyTable', 'LatencyTableError', 'RankTopK', 'Rng', 'SearchSpace', 'bench_loop', 'budget_violation', 'builtin_space', 'catalogue', 'mbv2_space', 'mutate', 'network_convs', 'res_space', 'round8', 'sample', 'within_budget']
 class ArchError(ValueError):
     pass
 class Block:
@@ -255,6 +255,36 @@ class LatencyTable:
     @property
     def source(self) -> str:
         ...
+class ConvLatencyModel:
+    """
+    overhead + scale × Σ conv ms; `predict([[depthwise, stride, fused, kernel, batch, in_c, in_h, out_c], ...])` gives the ms of convolutions it has not seen (memoised here)
+    """
+    def __init__(self, predict: collections.abc.Callable[[list[typing.Annotated[list[int], "FixedSize(8)"]]], collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]], overhead_ms: typing.SupportsFloat | typing.SupportsIndex = 0.0, scale: typing.SupportsFloat | typing.SupportsIndex = 1.0, fingerprint: typing.SupportsInt | typing.SupportsIndex = 0, name: str = '') -> None:
+        ...
+    def block_ms(self, arch: CoreArch, resolution: typing.SupportsInt | typing.SupportsIndex, batch: typing.SupportsInt | typing.SupportsIndex = 1) -> list[float]:
+        """
+        Σ conv ms of each block (without the overhead and scale)
+        """
+    def network_ms(self, arch: CoreArch, resolution: typing.SupportsInt | typing.SupportsIndex, batch: typing.SupportsInt | typing.SupportsIndex = 1) -> float:
+        ...
+    @property
+    def fingerprint(self) -> int:
+        ...
+    @property
+    def memo_size(self) -> int:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def overhead_ms(self) -> float:
+        ...
+    @property
+    def predictor_calls(self) -> int:
+        ...
+    @property
+    def scale(self) -> float:
+        ...
 class RankTopK:
     """
     Exact top-k by non-linear rank aggregation Σ ln(rank/m) over a growing history; an insert does not re-rank the history
@@ -325,6 +355,10 @@ class Engine:
         ...
     def error(self, id: typing.SupportsInt | typing.SupportsIndex) -> str:
         ...
+    def filter(self, ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], reasons: collections.abc.Sequence[str]) -> None:
+        """
+        record pending candidates as filtered (a two-stage search's first stage passed them over)
+        """
     def native_score(self, id: typing.SupportsInt | typing.SupportsIndex, name: str) -> float:
         ...
     def parents_pool(self) -> list[int]:
@@ -357,10 +391,6 @@ class Engine:
         ...
     def structure(self, id: typing.SupportsInt | typing.SupportsIndex) -> str:
         ...
-    def filter(self, ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], reasons: collections.abc.Sequence[str]) -> None:
-        """
-        record pending candidates as filtered (a two-stage search's first stage passed them over)
-        """
     def tell(self, ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], scores: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]], errors: collections.abc.Sequence[str] = []) -> None:
         """
         scores: one row of num_scores floats per id; errors[i] non-empty marks candidate i failed
@@ -415,6 +445,10 @@ def mbv2_space() -> SearchSpace:
 def mutate(arch: CoreArch, space: SearchSpace, rng: Rng, type_change_prob: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> CoreArch:
     """
     mutate one non-fixed block (REFERENCE §2), re-chain, split
+    """
+def network_convs(arch: CoreArch, resolution: typing.SupportsInt | typing.SupportsIndex, batch: typing.SupportsInt | typing.SupportsIndex = 1) -> list:
+    """
+    The deployed network's convolutions as TinyNAS keys them (the residual add fused into the last conv of a residual unit); dicts with type, stride, fused, kernel, batch, in_c, in_h, out_c, block
     """
 def res_space() -> SearchSpace:
     """

@@ -10,8 +10,9 @@ from .cli_common import positive
 
 @click.group("lut")
 def lut():
-    """Latency tables in TinyNAS's format: `build` measures this machine's, `validate` checks one;
-    use one in a search with --latency-model tinynas:DIR:fp32 (TinyNAS's V100 tables: fp32|fp16|int8)."""
+    """Latency tables in TinyNAS's format: `build` measures this machine's, `validate` checks one,
+    `import-tinynas` takes TinyNAS's V100 TensorRT tables; a search reads one with
+    --latency-table DIR [--latency-precision fp32|fp16|int8 --latency-batch B]."""
 
 
 @lut.command("build")
@@ -23,14 +24,24 @@ def lut():
 @click.option("--runs", type=positive(), default=20, show_default=True, help="Timed runs per convolution.")
 @click.option("--channels", default=None, metavar="C1,C2,...",
               help="Output-channel grid [default: 8,16,32,48,64,96,128,...,2048 within the range the space uses].")
-@click.option("--backend", type=click.Choice(["torch"]), default="torch", show_default=True)
-@click.option("--device", type=click.Choice(["cpu"]), default="cpu", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32"]), default="fp32", show_default=True)
+@click.option("--backend", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), default="onnxruntime",
+              show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@click.option("--threads", type=positive(), default=1, show_default=True, help="Intra-op threads measured with.")
+@click.option("--fit", type=positive(0), default=10, show_default=True,
+              help="Whole networks measured to fit the per-network overhead (0: none).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Table folder (resumable).")
 @click.option("--no-progress", is_flag=True)
-def build_cmd(space, resolution, batch, samples, runs, channels, backend, device, precision, out, no_progress):
+def build_cmd(space, resolution, batch, samples, runs, channels, backend, device, precision, threads, fit, out,
+              no_progress):
     """Measure the convolutions a space's networks use on this machine (conv + bias + ReLU, the
-    residual add fused where TinyNAS's key says so); an interrupted build resumes."""
+    residual add fused where TinyNAS's key says so), then fit the per-network overhead on a few
+    whole networks; an interrupted build resumes."""
+    if backend == "tensorrt" or device == "cuda" or precision != "fp32":
+        raise click.UsageError("this build measures fp32 on the CPU (torch or onnxruntime); TensorRT / CUDA / "
+                               "fp16 / int8 tables are not measured here (no TensorRT builder is installed): "
+                               "use TinyNAS's V100 tables with `zsnas lut import-tinynas`")
     from .latency.build import CHANNEL_GRID, build_table
 
     grid = CHANNEL_GRID
@@ -40,33 +51,54 @@ def build_cmd(space, resolution, batch, samples, runs, channels, backend, device
         except ValueError:
             raise click.BadParameter(f"{channels!r} is not a comma-separated list of whole numbers",
                                      param_hint="--channels") from None
-    path = build_table(out, space, resolution, batch, samples, runs, progress=not no_progress, channels=grid)
+    path = build_table(out, space, resolution, batch, samples, runs, progress=not no_progress, channels=grid,
+                       backend=backend, threads=threads, fit=fit)
     with open(path) as fh:
         n = sum(1 for line in fh if line.strip())
-    click.echo(f"{path}: {n} measured convolutions (meta.json beside it)")
+    from .latency.tables import overhead
+
+    ms, scale = overhead(out, "fp32", batch)
+    click.echo(f"{path}: {n} measured convolutions; per-network overhead {ms:.4g} ms + {scale:.4g} × Σ conv "
+               f"(meta.json beside it)")
 
 
 @lut.command("validate")
 @click.argument("table", type=click.Path(exists=True, file_okay=False))
 @click.option("--space", "-s", default="res", show_default=True)
 @click.option("--n", "n", type=positive(), default=100, show_default=True, help="Random networks scored.")
-@click.option("--fit", type=positive(), default=10, show_default=True, help="Networks fitting the overhead.")
 @click.option("--resolution", "-r", type=positive(), default=None)
 @click.option("--batch", "-b", type=positive(), default=1, show_default=True)
 @click.option("--runs", type=positive(), default=10, show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Scatter plot (PNG).")
 @click.option("--json", "as_json", is_flag=True)
-def validate_cmd(table, space, n, fit, resolution, batch, runs, plot, as_json):
-    """Random networks of SPACE measured whole against TABLE's prediction."""
+@click.option("--seed", type=positive(0), default=1, show_default=True)
+def validate_cmd(table, space, n, resolution, batch, runs, plot, as_json, seed):
+    """Random networks of SPACE (none that fitted TABLE's overhead) measured whole, on TABLE's
+    backend and threads, against what the engine predicts from TABLE."""
     from .latency.build import validate
 
-    r = validate(table, space, n, resolution, batch, fit, runs, plot=plot)
+    r = validate(table, space, n, resolution, batch, runs, seed=seed, plot=plot)
     if as_json:
         click.echo(json.dumps(r, indent=1))
         return
     click.echo(f"{r['n']} networks: within ±10 % {r['within_10']:.0%}, ±15 % {r['within_15']:.0%}, RMSE "
                f"{r['rmse_ms']:.3g} ms, Spearman ρ {r['spearman']:.3f}; noise floor (two measurements of one "
-               f"network) {r['noise_floor']:.1%}; overhead fitted {r['overhead_ms']:.3g} ms + {r['scale']:.3g}×")
+               f"network) {r['noise_floor']:.1%}, {r['noise_within_15']:.0%} of repeats within ±15 %; overhead "
+               f"{r['overhead_ms']:.3g} ms + {r['scale']:.3g}× ({r['backend']}, {r['threads']} thread(s), batch "
+               f"{r['batch']}, median network {r['median_ms']:.3g} ms)")
+
+
+@lut.command("import-tinynas")
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False))
+def import_tinynas_cmd(source, out):
+    """Check TinyNAS's V100 TensorRT tables in SOURCE (../shared/data/latency/tinynas-v100) and
+    write them as a zsnas table folder: `zsnas search --latency-table OUT --latency-precision
+    int8 --latency-batch 64 --max-latency-ms X` then predicts V100 latency on any machine."""
+    from .latency.tables import import_tinynas
+
+    counts = import_tinynas(source, out)
+    click.echo(f"{out}: " + ", ".join(f"{p} {n:,} measured convolutions" for p, n in counts.items()))
 
 
 __all__ = ["lut"]

@@ -33,12 +33,12 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
 @click.option("--max-layers", type=positive(), default=None, help="Σ sub_layers limit (res default 18, mbv2 14).")
 @click.option("--max-latency-ms", type=click.FloatRange(min=0), default=None, help="Latency limit; needs --latency-table.")
 @click.option("--no-default-budget", is_flag=True, help="Do not fill in the space's paper budget.")
-@click.option("--latency-table", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--latency-model", default=None, metavar="tinynas:DIR:PRECISION",
-              help="Predict latency from TinyNAS's V100 TensorRT conv tables (fp32|fp16|int8) for --max-latency-ms.")
-@click.option("--latency-batch", type=positive(), default=None)
-@click.option("--latency-precision", default=None)
-@click.option("--latency-device", default=None)
+@click.option("--latency-table", type=click.Path(exists=True), default=None,
+              help="For --max-latency-ms and the native latency score: a JSON block table, or a TinyNAS-format "
+                   "folder (`zsnas lut build`, `zsnas lut import-tinynas`).")
+@click.option("--latency-batch", type=positive(), default=None, help="Batch the table is read at [default: 1].")
+@click.option("--latency-precision", default=None, help="fp32 | fp16 | int8 (a folder's file) [default: fp32].")
+@click.option("--latency-device", default=None, help="A JSON block table's device entries [default: cpu].")
 @click.option("--resolution", "-r", type=positive(), default=None, help="Input resolution [default: the space's].")
 @click.option("--num-classes", "-c", type=positive(), default=None, help="[default: the space's]")
 @click.option("--batch-size", "-b", type=positive(), default=None, help=f"Proxy batch size [default: {defaults.SEARCH_BATCH_SIZE}].")
@@ -65,7 +65,7 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def search_cmd(space, initial, proxy, strategy, iterations, population, top_k, max_params, max_flops, max_layers,
-               max_latency_ms, no_default_budget, latency_table, latency_model, latency_batch, latency_precision, latency_device,
+               max_latency_ms, no_default_budget, latency_table, latency_batch, latency_precision, latency_device,
                resolution, num_classes, batch_size, repeats, seed, device, out, resume, checkpoint_every, show_top,
                batch, prefilter, backend, workers, threads, ray_address, cache, no_cache, imports, no_progress,
                as_json):
@@ -102,7 +102,7 @@ def search_cmd(space, initial, proxy, strategy, iterations, population, top_k, m
         run = search(space=space_arg, initial=initial, budget=budget, proxy=proxy, iterations=iterations, strategy=strategy,
                      population=population, seed=seed, device=device, out=out, resume=resume, top_k=top_k,
                      default_budget=not no_default_budget, resolution=resolution, num_classes=num_classes,
-                     batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_model=latency_model,
+                     batch_size=batch_size, repeats=repeats, latency_table=latency_table,
                      latency_batch=latency_batch,
                      latency_precision=latency_precision, latency_device=latency_device,
                      checkpoint_every=checkpoint_every, batch=batch, prefilter=stage_one,

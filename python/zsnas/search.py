@@ -75,8 +75,7 @@ class SearchConfig:
     num_classes: int = 10
     batch_size: int = defaults.SEARCH_BATCH_SIZE
     repeats: int = defaults.SEARCH_REPEATS
-    latency_table: Optional[str] = None
-    latency_model: Optional[str] = None  # "tinynas:DIR:PRECISION" (zsnas.latency): latency from convolutions
+    latency_table: Optional[str] = None  # a JSON block table or a TinyNAS-format folder (zsnas.latency.tables)
     latency_batch: int = 1
     latency_precision: str = "fp32"
     latency_device: str = "cpu"
@@ -157,8 +156,8 @@ def _budget_dict(budget: Any, latency_table: Optional[str], space_name: Optional
     out = {"max_params": b.max_params, "max_flops": b.max_flops, "max_layers": b.max_layers,
            "max_latency_ms": float(b.max_latency_ms)}
     if out["max_latency_ms"] >= 0 and not latency_table:
-        raise ValueError("budget latency_ms needs a latency table or model: search(..., latency_table='table.json') "
-                         "or latency_model='tinynas:DIR:int8'")
+        raise ValueError("budget latency_ms needs a latency table: search(..., latency_table='table.json' or a "
+                         "folder such as the one `zsnas lut build` or `zsnas lut import-tinynas` writes)")
     return out
 
 
@@ -166,12 +165,16 @@ def _make_budget(cfg: SearchConfig) -> "_core.Budget":
     b = _core.Budget(max_params=cfg.budget["max_params"], max_flops=cfg.budget["max_flops"],
                      max_layers=cfg.budget["max_layers"], resolution=cfg.resolution, num_classes=cfg.num_classes)
     b.max_latency_ms = cfg.budget["max_latency_ms"]  # validated by the engine once the table is attached
-    if cfg.latency_model:
-        from .latency import load_latency_model
-
-        model, res, batch = load_latency_model(cfg.latency_model), cfg.resolution, cfg.latency_batch
-        b.latency = lambda core: model.network_ms(core, res, batch)
     return b
+
+
+def _latency_table(cfg: SearchConfig):
+    """The C++ latency model of the run (None without a table); a bad table fails here."""
+    if not cfg.latency_table:
+        return None
+    from .latency.tables import open_latency_table
+
+    return open_latency_table(cfg.latency_table, cfg.latency_precision, cfg.latency_batch)
 
 
 def _engine_kwargs(cfg: SearchConfig, table) -> dict:
@@ -555,7 +558,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
            checkpoint_every: Optional[int] = None, checkpoint_seconds: float = defaults.SEARCH_CHECKPOINT_SECONDS,
            batch: Optional[int] = None, backend: str = "local", workers: int = 1, threads: Optional[int] = None,
            ray_address: Optional[str] = None, cache: Union[str, os.PathLike, None] = "auto",
-           prefilter: Optional[Tuple[str, float]] = None, initial: Any = None, latency_model: Optional[str] = None,
+           prefilter: Optional[Tuple[str, float]] = None, initial: Any = None,
            imports: Optional[Sequence[str]] = None, progress: bool = True) -> Run:
     """Search `space` for the best architecture by `proxy` within `budget`.
 
@@ -575,11 +578,12 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
         (default 512). top_k: az's k (default 1024).
     resolution / num_classes: default the space's (res: 32 / 10). batch_size / repeats: the
         proxies' batch and repeats (the search setting of REFERENCE §3).
-    latency_table: a LatencyTable JSON for the latency_ms budget and the native "latency" score,
-        read at latency_batch / latency_precision / latency_device (default 1 / fp32 / cpu).
-    latency_model: "tinynas:DIR:fp32|fp16|int8" -- TinyNAS's V100 TensorRT convolution tables
-        (zsnas.latency.TinyNASTable) predict each candidate's latency at latency_batch for the
-        latency_ms budget, on any machine (checked from Python per proposal).
+    latency_table: what the latency_ms budget and the native "latency" score read, at
+        latency_batch / latency_precision (default 1 / fp32): a JSON block table (exact block
+        signatures; latency_device picks its entries), or a folder in TinyNAS's format -- one
+        `zsnas lut build` measured on a machine, or TinyNAS's V100 TensorRT tables
+        (`zsnas lut import-tinynas`, precisions fp32 / fp16 / int8) -- whose convolutions
+        predict any network (zsnas.latency.tables). Both are evaluated in C++.
     out: run directory (None: nothing is written, nothing can be resumed). resume: continue the
         run in `out`; its config.json defines the run, and any argument given must agree with it
         (except iterations, which extends or shortens the run, and checkpoint_every).
@@ -611,7 +615,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
                  batch_size=batch_size, repeats=repeats, latency_table=latency_table, latency_batch=latency_batch,
                  latency_precision=latency_precision, latency_device=latency_device, rho=rho, warmup=warmup,
                  mutations=mutations, random_steps=random_steps, max_rejections=max_rejections,
-                 checkpoint_every=checkpoint_every, batch=batch, latency_model=latency_model,
+                 checkpoint_every=checkpoint_every, batch=batch,
                  prefilter=None if prefilter is None else list(prefilter))
     out_path = Path(out) if out is not None else None
     if resume:
@@ -645,7 +649,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
         scorer = None if cfg.native else stack.enter_context(
             get_scorer(backend, workers=workers, threads=threads, address=ray_address, imports=cfg.imports,
                        cache=None if cache is None else str(cache)))
-        table = _core.LatencyTable.load(cfg.latency_table) if cfg.latency_table else None
+        table = _latency_table(cfg)
         core_space, core_budget, kwargs = _space_spec(cfg), _make_budget(cfg), _engine_kwargs(cfg, table)
         ckpt = out_path / "checkpoint.bin" if out_path is not None else None
         prior: Dict[str, _PriorRow] = {}
@@ -716,24 +720,14 @@ def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> Se
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r} (zen, az, random)")
     table = given["latency_table"]
-    if table is not None and not Path(table).is_file():
+    if table is not None and not Path(table).exists():
         raise ValueError(f"latency table {table} does not exist")
-    model = given.get("latency_model")
-    if model is not None and table is not None:
-        raise ValueError("give a latency table or a latency model, not both")
-    if model is not None:
-        from .latency import load_latency_model
-        from .latency.tinynas import canonical_spec
-
-        load_latency_model(model)  # a bad spec or folder fails here
-        model = canonical_spec(model)
-    cfg = SearchConfig(space=sp.to_dict(), budget=_budget_dict(given["budget"], table or model,
+    cfg = SearchConfig(space=sp.to_dict(), budget=_budget_dict(given["budget"], table,
                                                                sp.name if default_budget else None),
                        proxies=proxies, strategy=strategy, resolution=sp.resolution, num_classes=sp.num_classes,
                        imports=list(imports))
     if table is not None:
         cfg.latency_table = str(Path(table).resolve())
-    cfg.latency_model = model
     for k in PLAIN_SETTINGS:
         if given[k] is not None:
             setattr(cfg, k, given[k])
@@ -822,15 +816,11 @@ def _check_agrees(cfg: SearchConfig, given: dict) -> bool:
 
             mine, theirs = resolve_target(v).structure, cfg.space["initial"]
         elif k == "budget":
-            mine, theirs = _budget_dict(v, cfg.latency_table or cfg.latency_model), cfg.budget
+            mine, theirs = _budget_dict(v, cfg.latency_table), cfg.budget
         elif k == "proxy":
             mine, theirs = _proxy_list(v), cfg.proxies
         elif k == "latency_table":
             mine, theirs = str(Path(v).resolve()), cfg.latency_table
-        elif k == "latency_model":
-            from .latency.tinynas import canonical_spec
-
-            mine, theirs = canonical_spec(v), cfg.latency_model
         elif k == "rho":
             mine, theirs = [float(x) for x in v], cfg.rho
         elif k == "prefilter":

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from . import _core
 from .arch import Arch
 from .search import (NATIVE, PLAIN_SETTINGS, Run, SearchConfig, _check_runnable, _engine_kwargs,
-                     _import_user_proxies, _make_budget, _new_config, _space_spec)
+                     _import_user_proxies, _latency_table, _make_budget, _new_config, _space_spec)
 
 _MAGIC = b"ZSNAS-SESSION/1\n"
 
@@ -64,13 +64,12 @@ class SearchSession:
                default_budget: bool = True, imports: Sequence[str] = (), **settings) -> "SearchSession":
         """A new search; arguments as zsnas.search() (iterations, strategy, seed, population, top_k,
         resolution, num_classes, batch_size, repeats, latency_table, ...). ValueError naming a bad one."""
-        known = set(PLAIN_SETTINGS) | {"strategy", "rho", "latency_table", "latency_model", "initial"}
+        known = set(PLAIN_SETTINGS) | {"strategy", "rho", "latency_table", "initial"}
         unknown = set(settings) - known
         if unknown:
             raise ValueError(f"SearchSession.create: unknown setting(s) {', '.join(sorted(unknown))}")
         given = {k: settings.get(k) for k in known}
-        given.update(space=space, budget=budget, proxy=proxy, initial=settings.get("initial"),
-                     latency_model=settings.get("latency_model"))
+        given.update(space=space, budget=budget, proxy=proxy, initial=settings.get("initial"))
         cfg = _new_config(given, default_budget, _import_user_proxies(imports))
         _check_runnable(cfg)
         return cls(_make_engine(cfg, None), cfg)
@@ -160,7 +159,7 @@ class SearchSession:
 
 
 def _make_engine(cfg: SearchConfig, state: Optional[bytes]):
-    table = _core.LatencyTable.load(cfg.latency_table) if cfg.latency_table else None
+    table = _latency_table(cfg)
     args = (_space_spec(cfg), _make_budget(cfg))
     if state is None:
         return _core.Engine(*args, **_engine_kwargs(cfg, table))

@@ -166,7 +166,8 @@ def int8(target: Any, path: Union[str, os.PathLike], calibration: Union[None, st
              f"fp32 vs int8 on {len(held_out)} held-out samples: logit cosine {cos:.4f}, top-1 agreement {top1:.2f}",
              f"{facts['qdq_nodes']} Q/DQ nodes, {facts['per_channel_weights']} per-channel weight scales, zero points 0"]
     return ExportReport(path=path, target=t.name, resolution=res, num_classes=nc, batch=batch, opset=opset, ops=ops,
-                        max_abs_error=float(np.abs(ref - torch_ref).max()), notes=notes)
+                        max_abs_error=float(np.abs(ref - torch_ref).max()), notes=notes,
+                        checks={"logit_cosine": cos, "top1_agreement": top1})
 
 
 __all__ = ["int8", "calibrate_bn", "calibration_data", "check_qdq"]

@@ -25,6 +25,7 @@ class ExportReport:
     ops: Dict[str, int] = field(default_factory=dict)  # op type -> count in the graph
     max_abs_error: float = 0.0  # onnxruntime vs torch on the check input
     notes: List[str] = field(default_factory=list)
+    checks: Dict[str, float] = field(default_factory=dict)  # int8: logit_cosine, top1_agreement (held-out)
 
 
 def _onnx_modules():
@@ -57,10 +58,10 @@ def build_for_export(target: Any, resolution: Optional[int], num_classes: Option
 
 
 def ort_session(path: str):
-    _, ort = _onnx_modules()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    from .profile import ort_cpu_session
+
+    _onnx_modules()  # a clear message when onnxruntime is missing
+    return ort_cpu_session(path, threads=1)
 
 
 def export_model(model, path: str, resolution: int, batch: Union[int, str], opset: int) -> None:

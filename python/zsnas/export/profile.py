@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -48,25 +48,38 @@ def time_runs(run_once: Callable[[], None], *, backend: str, batch: int, runs: i
     return summarize(backend, batch, [timed(run_once) for _ in range(runs)], warmup)
 
 
-def time_onnxruntime(path: str, batch: int = 64, resolution: Optional[int] = None, runs: int = 100,
-                     warmup: int = 10, threads: int = 1) -> Timing:
-    """Median / p90 of one onnxruntime CPU inference of the ONNX at `path` (input made once)."""
+def ort_cpu_session(model, threads: int = 1):
+    """An onnxruntime CPU session (full graph optimisation: Conv+Add+ReLU fused, as deployed)
+    over an ONNX path or serialized bytes, with `threads` intra-op threads and one inter-op."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def time_session(session, feeds: Dict[str, np.ndarray], batch: int, runs: int = 100, warmup: int = 10) -> Timing:
+    """Median / p90 of session.run over `feeds`, buffers bound once (as trtexec allocates once)."""
+    binding = session.io_binding()
+    for name, x in feeds.items():
+        binding.bind_cpu_input(name, np.ascontiguousarray(x))
+    for out in session.get_outputs():
+        binding.bind_output(out.name)
+    return time_runs(lambda: session.run_with_iobinding(binding), backend="onnxruntime-cpu", batch=batch, runs=runs,
+                     warmup=warmup)
+
+
+def time_onnxruntime(path: str, batch: int = 64, resolution: Optional[int] = None, runs: int = 100,
+                     warmup: int = 10, threads: int = 1) -> Timing:
+    """Median / p90 of one onnxruntime CPU inference of the ONNX at `path` (input made once)."""
+    session = ort_cpu_session(path, threads)
     inp = session.get_inputs()[0]
     res = resolution or next((d for d in inp.shape[2:] if isinstance(d, int)), None)
     if res is None:
         raise ValueError(f"{path}: the input size is dynamic; give the resolution")
     x = np.random.default_rng(0).standard_normal((batch, 3, res, res)).astype(np.float32)
-    binding = session.io_binding()  # buffers bound once, as trtexec allocates once
-    binding.bind_cpu_input(inp.name, x)
-    for out in session.get_outputs():
-        binding.bind_output(out.name)
-    return time_runs(lambda: session.run_with_iobinding(binding), backend="onnxruntime-cpu", batch=batch, runs=runs,
-                     warmup=warmup)
+    return time_session(session, {inp.name: x}, batch, runs, warmup)
 
 
 def time_torch(model, batch: int = 64, resolution: int = 224, device: str = "cpu", runs: int = 100,
@@ -95,4 +108,4 @@ def time_torch(model, batch: int = 64, resolution: int = 224, device: str = "cpu
                      timed=timed)
 
 
-__all__ = ["Timing", "time_runs", "summarize", "time_onnxruntime", "time_torch"]
+__all__ = ["Timing", "time_runs", "summarize", "time_onnxruntime", "time_session", "ort_cpu_session", "time_torch"]

@@ -5,8 +5,9 @@ A network's latency is the sum over its convolutions, each looked up by (type, b
 channels, input size, out channels, kernel, stride, residual add fused); the last convolution of
 a residual unit carries the fused add. A shape the table lacks is interpolated as TinyNAS does:
 linearly over (out channels, input size) within a channel ratio in/out (nearest neighbour where
-that is undefined), linearly over the ratio (a stem over 3 channels has its own ratio "0"), and
-over the batch size. Squeeze-excitation, pooling and the classifier are not convolutions of the
+that is undefined), linearly over the ratio (truncated to two decimals as TinyNAS groups it; a
+stem over 3 channels has its own ratio "0"), and over the batch size. As in TinyNAS, 4x4 inputs
+are left out of the table. Squeeze-excitation, pooling and the classifier are not convolutions of the
 table and are not charged, as in TinyNAS. Measured failures (-1 in the files) are left out.
 """
 from __future__ import annotations
@@ -45,10 +46,11 @@ class TinyNASTable:
                     continue
                 t, b, ic, h, w, oc, k, s, f, ms = m.groups()
                 b, ic, h, oc, k, s, f, ms = int(b), int(ic), int(h), int(oc), int(k), int(s), int(f), float(ms)
-                if ms <= 0 or not math.isfinite(ms):
-                    continue  # a failed measurement
+                if ms < 0 or not math.isfinite(ms) or h == 4:
+                    continue  # a failed measurement; TinyNAS also leaves out every 4x4 input
                 self.exact[(t, s, f, k, b, ic, h, oc)] = ms
-                ratio = 0.0 if (t == "Regular" and ic == 3) else (ic / oc if t == "Regular" else 1.0)
+                # TinyNAS groups regular convs by in/out ratio truncated to two decimals (3-channel stems: 0)
+                ratio = 0.0 if (t == "Regular" and ic == 3) else (int(ic / oc * 100) / 100 if t == "Regular" else 1.0)
                 self.groups.setdefault((t, s, f, k), {}).setdefault(b, {}).setdefault(ratio, []).append((oc, h, ms))
         if not self.exact:
             raise ValueError(f"{self.path} holds no measurements")
@@ -63,6 +65,7 @@ class TinyNASTable:
             linear = LinearNDInterpolator(pts, vals) if len(pts) >= 3 else None
         except Exception:  # noqa: BLE001 -- collinear points (a sparse table): no triangulation
             linear = None
+        # TinyNAS rescales always; a group with one distinct value on an axis cannot be rescaled
         return linear, NearestNDInterpolator(pts, vals, rescale=len(np.unique(pts[:, 0])) > 1
                                              and len(np.unique(pts[:, 1])) > 1)
 
@@ -109,7 +112,14 @@ class TinyNASTable:
                    else _extrapolate(batches, vs, b))
 
     def network_ms(self, arch, resolution: int, batch: int = 1) -> float:
+        """Σ over the network's convolutions (no per-network overhead: see tables.py)."""
         return sum(self.conv_ms(c) for c in network_convs(arch, resolution, batch))
+
+    def predict(self, keys) -> List[float]:
+        """ms of each [depthwise, stride, fused, kernel, batch, in_c, in_h, out_c] (the C++
+        model's predictor: it asks only for shapes it has not memoised)."""
+        return [self.conv_ms(("Depthwise" if d else "Regular", s, f, k, b, ic, h, oc))
+                for d, s, f, k, b, ic, h, oc in keys]
 
 
 def _extrapolate(xs, ys, x) -> float:
@@ -119,48 +129,44 @@ def _extrapolate(xs, ys, x) -> float:
 
 def network_convs(arch, resolution: int, batch: int) -> List[Conv]:
     """The convolutions of `arch` (deployed: residual links kept) at `resolution`, as TinyNAS
-    keys them; the last conv of a residual unit carries the add (fused 1)."""
+    keys them; the last conv of a residual unit carries the add (fused 1). The decomposition is
+    the C++ one the engine's latency budget uses (zsnas._core.network_convs)."""
+    from .. import _core
     from ..arch import Arch
 
-    core = Arch(arch)._core
-    h = int(resolution)
+    return [(c["type"], c["stride"], c["fused"], c["kernel"], c["batch"], c["in_c"], c["in_h"], c["out_c"])
+            for c in _core.network_convs(Arch(arch)._core, int(resolution), int(batch))]
+
+
+def module_convs(model, resolution: int, batch: int) -> List[Conv]:
+    """The convolutions of a torch network (a ResNet, any nn.Module), found by running it once
+    with hooks; a residual unit (a module with ``residual`` true and ``plain_layers()``, as
+    zsnas.nn's blocks have) fuses the add into its chain's last conv, as TinyNAS keys it."""
+    import torch
+    from torch import nn
+
+    fused = set()
+    for m in model.modules():
+        if getattr(m, "residual", False) and hasattr(m, "plain_layers"):
+            convs = [l for l in m.plain_layers() if isinstance(l, nn.Conv2d)]
+            if convs:
+                fused.add(id(convs[-1]))
     out: List[Conv] = []
-    for unit in core.units():
-        h_in = h
-        convs = [l for l in unit["layers"] if l["kind"] == "conv"]
-        for i, layer in enumerate(convs):
-            depthwise = layer["groups"] > 1 and layer["groups"] == layer["in"] == layer["out"]
-            fused = 1 if unit["residual"] and i == len(convs) - 1 else 0
-            out.append(("Depthwise" if depthwise else "Regular", layer["stride"], fused, layer["kernel"], batch,
-                        layer["in"], h, layer["out"]))
-            h = (h + 2 * ((layer["kernel"] - 1) // 2) - layer["kernel"]) // layer["stride"] + 1
-        if unit["projection"]:
-            out.append(("Regular", unit["stride"], 0, 1, batch, unit["in"], h_in, unit["out"]))
+
+    def hook(conv, inputs, _):
+        x = inputs[0]
+        depthwise = conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels
+        out.append(("Depthwise" if depthwise else "Regular", conv.stride[0], int(id(conv) in fused),
+                    conv.kernel_size[0], batch, conv.in_channels, int(x.shape[-1]), conv.out_channels))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, resolution, resolution))
+    finally:
+        for h in handles:
+            h.remove()
     return out
 
 
-@functools.lru_cache(maxsize=8)
-def _table(directory: str, precision: str) -> TinyNASTable:
-    return TinyNASTable(directory, precision)
-
-
-def _parse_spec(spec: str) -> Tuple[str, str]:
-    kind, _, rest = str(spec).partition(":")
-    directory, _, precision = rest.rpartition(":")
-    if kind != "tinynas" or not directory:
-        raise ValueError(f"latency model {spec!r}: write tinynas:DIR:fp32|fp16|int8")
-    return os.path.abspath(directory), precision
-
-
-def canonical_spec(spec: str) -> str:
-    """The spec with its folder made absolute (what a run stores and compares on resume)."""
-    directory, precision = _parse_spec(spec)
-    return f"tinynas:{directory}:{precision}"
-
-
-def load_latency_model(spec: str):
-    """"tinynas:DIR:PRECISION" -> TinyNASTable (cached per process)."""
-    return _table(*_parse_spec(spec))
-
-
-__all__ = ["TinyNASTable", "network_convs", "load_latency_model", "canonical_spec"]
+__all__ = ["TinyNASTable", "network_convs", "module_convs", "FILES"]

@@ -1,0 +1,69 @@
+// A latency model that generalises to blocks never measured (TinyNAS's predictor, REFERENCE;
+// python/zsnas/latency/): a network's latency is overhead + scale × Σ over its convolutions,
+// each keyed by (type, stride, fused residual add, kernel, batch, in channels, input size, out
+// channels). Where a table lacks a shape, its Python owner interpolates (scipy, as TinyNAS
+// does); this class memoises every convolution's milliseconds so that the engine's hot loop asks
+// Python only for shapes it has never seen (one call per network with misses, under the GIL).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "arch.h"
+#include "latency.h"
+
+namespace zsnas {
+
+// One convolution as TinyNAS keys it; `fused` = the residual add runs in this conv (the last
+// conv of a residual unit). `block` is the index of the block it belongs to (not part of the key).
+struct ConvShape {
+  int depthwise = 0, stride = 1, fused = 0, kernel = 1, batch = 1, in_c = 0, in_h = 0, out_c = 0;
+  int block = 0;
+  std::array<int, 8> key() const { return {depthwise, stride, fused, kernel, batch, in_c, in_h, out_c}; }
+};
+
+// The convolutions of the deployed network (residual links and SE as the blocks say), in order;
+// a projection shortcut is a 1x1 strided conv after its unit's chain. SE, pooling and the
+// classifier are not convolutions of a TinyNAS table.
+std::vector<ConvShape> network_convs(const Arch& arch, int resolution, int batch);
+
+class ConvLatencyModel : public LatencyModel {
+ public:
+  // Milliseconds of each convolution (keys as ConvShape::key()), in order.
+  using Predictor = std::function<std::vector<double>(const std::vector<std::array<int, 8>>&)>;
+
+  ConvLatencyModel(Predictor predict, double overhead_ms, double scale, uint64_t fingerprint, std::string name);
+
+  // overhead + scale × Σ conv ms at key.batch (precision and device are the table's own).
+  double network_ms(const Arch& arch, int resolution, const LatencyKey& key) const override;
+  // Σ conv ms of each block (no overhead, no scale).
+  std::vector<double> block_ms(const Arch& arch, int resolution, int batch) const;
+  uint64_t fingerprint() const override { return fingerprint_; }
+  std::string kind() const override { return "conv"; }
+  const std::string& name() const { return name_; }
+  double overhead_ms() const { return overhead_; }
+  double scale() const { return scale_; }
+  size_t memo_size() const;
+  int64_t predictor_calls() const;
+
+ private:
+  struct KeyHash {
+    size_t operator()(const std::array<int, 8>& k) const;
+  };
+  std::vector<double> conv_ms(const std::vector<ConvShape>& convs) const;
+
+  Predictor predict_;
+  double overhead_ = 0, scale_ = 1;
+  uint64_t fingerprint_ = 0;
+  std::string name_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::array<int, 8>, double, KeyHash> memo_;
+  mutable int64_t calls_ = 0;
+};
+
+}  // namespace zsnas
