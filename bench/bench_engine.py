@@ -95,7 +95,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (history 10^5)")
     args = ap.parse_args()
     iters = 100_000 if args.quick else 300_000
-    print(f"zsnas engine bench — one core, space res, params <= 1M, layers <= 18, native proxy 'params'\n")
+    print("zsnas engine bench — one core, space res, params <= 1M, layers <= 18, native proxy 'params'\n")
     base = torch_baseline(3.0)
     print(f"{'row':<46} {'per second':>14} {'vs torch-building loop':>24}")
     print(f"{'authors-style loop (torch module per cand.)':<46} {base:>14,.0f} {'1.0x':>24}")
@@ -107,7 +107,7 @@ def main() -> None:
               f"{r['candidates/s'] / base:>23,.0f}x")
     hist = 100_000 if args.quick else 1_000_000
     rerank = full_rerank(100_000)
-    print(f"\naz rank aggregation, M = 4, k = 1024")
+    print("\naz rank aggregation, M = 4, k = 1024")
     print(f"{'full re-rank at 10^5 (authors, every step)':<46} {rerank * 1e3:>11.1f} ms")
     for corr in (False, True):
         r = rank_tell(hist - 100_000, 100_000, corr)

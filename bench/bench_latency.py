@@ -34,8 +34,8 @@ def tables(quick: bool, out_dir: str) -> None:
     from zsnas.latency.build import build_table, validate
 
     n = 20 if quick else 100
-    print(f"| space @ res | batch | convs measured | build s | ±10 % | ±15 % | Spearman ρ | RMSE ms | median ms "
-          f"| noise floor | repeats ±15 % | overhead |")
+    print("| space @ res | batch | convs measured | build s | ±10 % | ±15 % | Spearman ρ | RMSE ms | median ms "
+          "| noise floor | repeats ±15 % | overhead |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for space, res in (("mbv2", 224), ("res", 32)):
         for batch in (1, 8):
@@ -50,7 +50,7 @@ def tables(quick: bool, out_dir: str) -> None:
             print(f"| {space} @ {res} | {batch} | {convs} | {build_s:.0f} | {r['within_10']:.0%} | "
                   f"{r['within_15']:.0%} | {r['spearman']:.3f} | {r['rmse_ms']:.3g} | {r['median_ms']:.3g} | "
                   f"{r['noise_floor']:.1%} | {r['noise_within_15']:.0%} | {r['overhead_ms']:.3g} ms + "
-                  f"{r['scale']:.3g}× |", flush=True)
+                  f"{r['scale']:.3g}× Σ + {r['per_conv_ms'] * 1e3:.3g} µs/conv |", flush=True)
             json.dump(r, open(os.path.join(folder, "validate.json"), "w"), indent=1)
 
 

@@ -157,7 +157,7 @@ def main() -> None:
         rows.append((f"AZ-NAS  NB201 {label} cell ({flops / 1e6:.1f} MMAC)", base, ours,
                      f"E {base[2]['expressivity']:.3f}/{ours[2]['expressivity']:.3f}  "
                      f"T {base[2]['trainability']:.4f}/{ours[2]['trainability']:.4f}"))
-        floors.append((f"  conv floor: fwd + input-grad convs only", base[0], floor[0]))
+        floors.append(("  conv floor: fwd + input-grad convs only", base[0], floor[0]))
 
     def zennet(residual: bool = False):
         return build_model(ZENNET_CIFAR_1M, residual=residual, num_classes=10)

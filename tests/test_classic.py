@@ -15,6 +15,7 @@ from torch import nn
 
 from zsnas.proxies import ProxyContext, run_proxy
 from zsnas.proxies import classic as C
+from zsnas.proxies import further as FP
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
 
@@ -185,7 +186,7 @@ def test_ntk_cond_hand_gram(device):
     # logits = W x, ∂Σ_c z_nc/∂W = 1 x_nᵀ -> NTK = 3 X Xᵀ = diag(3, 12) -> −cond = −4
     net = nn.Sequential(nn.Flatten(), nn.Linear(2, 3, bias=False)).to(device)
     x = torch.tensor([[1.0, 0.0], [0.0, 2.0]]).reshape(2, 1, 1, 2).to(device)
-    r = C.ntk_cond_score(net, x)
+    r = FP.ntk_cond_score(net, x)
     assert r.value == pytest.approx(-4.0, rel=1e-6) and r.degenerate == 0
     assert C.ntk_cond_value(np.zeros((3, 3))) == (-1e12, 1)
 
@@ -264,7 +265,7 @@ def test_all_none_cell_gives_documented_values(device):
     b = 4
     ctx = ProxyContext(build=lambda residual=True: nb201_network(ALL_NONE, residual=residual),
                        batch_size=b, resolution=8, device=torch.device(device), seed=3)
-    res = {n: run_proxy(n, ctx) for n in C.CLASSIC_PROXIES}
+    res = {n: run_proxy(n, ctx) for n in C.CLASSIC_PROXIES + ("ntk_cond",)}
     for n, r in res.items():
         assert not math.isnan(r.value), n
     for n in ("grad_norm", "snip", "grasp", "synflow", "naswot"):

@@ -273,3 +273,14 @@ def test_a_measured_table_covers_the_space_grid_resumes_fits_and_predicts(tmp_pa
 def test_lut_build_refuses_what_it_cannot_measure_here(tmp_path):
     r = CliRunner().invoke(main, ["lut", "build", "--backend", "tensorrt", "-o", str(tmp_path / "t")])
     assert r.exit_code != 0 and "import-tinynas" in r.output
+
+
+def test_the_overhead_fit_recovers_a_known_model():
+    from zsnas.latency.build import fit_overhead
+
+    pred = [1.0, 2.0, 4.0, 3.0, 8.0, 5.0]
+    n = [10, 14, 30, 18, 41, 22]
+    meas = [0.3 + 0.8 * p + 0.01 * k for p, k in zip(pred, n)]
+    assert fit_overhead(pred, n, meas) == pytest.approx((0.3, 0.8, 0.01), rel=1e-9)
+    # too few networks for three terms: (ms, scale) only
+    assert fit_overhead(pred[:3], n[:3], [0.5 + 2 * p for p in pred[:3]]) == pytest.approx((0.5, 2.0, 0.0))

@@ -66,13 +66,14 @@ std::vector<ConvShape> network_convs(const Arch& arch, int resolution, int batch
   return out;
 }
 
-ConvLatencyModel::ConvLatencyModel(Predictor predict, double overhead_ms, double scale, uint64_t fingerprint,
-                                   std::string name)
-    : predict_(std::move(predict)), overhead_(overhead_ms), scale_(scale), fingerprint_(fingerprint),
-      name_(std::move(name)) {
+ConvLatencyModel::ConvLatencyModel(Predictor predict, double overhead_ms, double scale, double per_conv_ms,
+                                   uint64_t fingerprint, std::string name)
+    : predict_(std::move(predict)), overhead_(overhead_ms), scale_(scale), per_conv_(per_conv_ms),
+      fingerprint_(fingerprint), name_(std::move(name)) {
   if (!predict_) throw std::invalid_argument("conv latency model: no predictor");
-  if (!std::isfinite(overhead_ms) || !std::isfinite(scale) || scale <= 0)
-    throw std::invalid_argument("conv latency model " + name_ + ": overhead must be finite and scale > 0");
+  if (!std::isfinite(overhead_ms) || !std::isfinite(scale) || scale <= 0 || !std::isfinite(per_conv_ms))
+    throw std::invalid_argument("conv latency model " + name_ + ": overhead and per-conv terms must be finite, "
+                                "scale > 0");
 }
 
 size_t ConvLatencyModel::KeyHash::operator()(const std::array<int, 8>& k) const {
@@ -118,7 +119,7 @@ double ConvLatencyModel::network_ms(const Arch& arch, int resolution, const Late
   std::vector<double> ms = conv_ms(network_convs(arch, resolution, key.batch));
   double sum = 0;
   for (double v : ms) sum += v;
-  return overhead_ + scale_ * sum;
+  return overhead_ + scale_ * sum + per_conv_ * static_cast<double>(ms.size());
 }
 
 std::vector<double> ConvLatencyModel::block_ms(const Arch& arch, int resolution, int batch) const {

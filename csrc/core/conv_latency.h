@@ -1,5 +1,6 @@
 // A latency model that generalises to blocks never measured (TinyNAS's predictor, REFERENCE;
-// python/zsnas/latency/): a network's latency is overhead + scale × Σ over its convolutions,
+// python/zsnas/latency/): a network's latency is overhead + scale × Σ over its convolutions
+// + per_conv × (number of convolutions) -- the last term a measured table's per-call cost --,
 // each keyed by (type, stride, fused residual add, kernel, batch, in channels, input size, out
 // channels). Where a table lacks a shape, its Python owner interpolates (scipy, as TinyNAS
 // does); this class memoises every convolution's milliseconds so that the engine's hot loop asks
@@ -37,9 +38,10 @@ class ConvLatencyModel : public LatencyModel {
   // Milliseconds of each convolution (keys as ConvShape::key()), in order.
   using Predictor = std::function<std::vector<double>(const std::vector<std::array<int, 8>>&)>;
 
-  ConvLatencyModel(Predictor predict, double overhead_ms, double scale, uint64_t fingerprint, std::string name);
+  ConvLatencyModel(Predictor predict, double overhead_ms, double scale, double per_conv_ms, uint64_t fingerprint,
+                   std::string name);
 
-  // overhead + scale × Σ conv ms at key.batch (precision and device are the table's own).
+  // overhead + scale × Σ conv ms + per_conv × #convs at key.batch (precision and device: the table's own).
   double network_ms(const Arch& arch, int resolution, const LatencyKey& key) const override;
   // Σ conv ms of each block (no overhead, no scale).
   std::vector<double> block_ms(const Arch& arch, int resolution, int batch) const;
@@ -48,6 +50,7 @@ class ConvLatencyModel : public LatencyModel {
   const std::string& name() const { return name_; }
   double overhead_ms() const { return overhead_; }
   double scale() const { return scale_; }
+  double per_conv_ms() const { return per_conv_; }
   size_t memo_size() const;
   int64_t predictor_calls() const;
 
@@ -58,7 +61,7 @@ class ConvLatencyModel : public LatencyModel {
   std::vector<double> conv_ms(const std::vector<ConvShape>& convs) const;
 
   Predictor predict_;
-  double overhead_ = 0, scale_ = 1;
+  double overhead_ = 0, scale_ = 1, per_conv_ = 0;
   uint64_t fingerprint_ = 0;
   std::string name_;
   mutable std::mutex mu_;

@@ -57,9 +57,9 @@ def build_cmd(space, resolution, batch, samples, runs, channels, backend, device
         n = sum(1 for line in fh if line.strip())
     from .latency.tables import overhead
 
-    ms, scale = overhead(out, "fp32", batch)
-    click.echo(f"{path}: {n} measured convolutions; per-network overhead {ms:.4g} ms + {scale:.4g} × Σ conv "
-               f"(meta.json beside it)")
+    ms, scale, per_conv = overhead(out, "fp32", batch)
+    click.echo(f"{path}: {n} measured convolutions; whole network ≈ {ms:.4g} ms + {scale:.4g} × Σ conv + "
+               f"{per_conv:.4g} ms × #convs (meta.json beside it)")
 
 
 @lut.command("validate")
@@ -83,8 +83,8 @@ def validate_cmd(table, space, n, resolution, batch, runs, plot, as_json, seed):
         return
     click.echo(f"{r['n']} networks: within ±10 % {r['within_10']:.0%}, ±15 % {r['within_15']:.0%}, RMSE "
                f"{r['rmse_ms']:.3g} ms, Spearman ρ {r['spearman']:.3f}; noise floor (two measurements of one "
-               f"network) {r['noise_floor']:.1%}, {r['noise_within_15']:.0%} of repeats within ±15 %; overhead "
-               f"{r['overhead_ms']:.3g} ms + {r['scale']:.3g}× ({r['backend']}, {r['threads']} thread(s), batch "
+               f"network) {r['noise_floor']:.1%}, {r['noise_within_15']:.0%} of repeats within ±15 %; fit "
+               f"{r['overhead_ms']:.3g} ms + {r['scale']:.3g}× Σ + {r['per_conv_ms']:.3g} ms/conv ({r['backend']}, {r['threads']} thread(s), batch "
                f"{r['batch']}, median network {r['median_ms']:.3g} ms)")
 
 

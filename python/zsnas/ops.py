@@ -8,6 +8,8 @@ code without the custom-op dispatcher, which costs ~60 us a call (a ZenNet Zen-s
 """
 from __future__ import annotations
 
+import contextlib
+
 from typing import Optional, Tuple
 
 import torch
@@ -219,6 +221,25 @@ def _batch_norm_train_backward_fake(g, x, mean, var, weight, eps):
     return torch.empty_like(x)
 
 
+_TORCH_OPS_ONLY = [0]
+
+
+@contextlib.contextmanager
+def torch_ops_only():
+    """Run the differentiable ops below through torch's own, for graphs that functorch
+    transforms or batched backwards (``is_grads_batched``: per-sample gradients) will see; the
+    compiled kernels' autograd Functions have no batching rules."""
+    _TORCH_OPS_ONLY[0] += 1
+    try:
+        yield
+    finally:
+        _TORCH_OPS_ONLY[0] -= 1
+
+
+def _kernels_allowed() -> bool:
+    return not _TORCH_OPS_ONLY[0] and not torch._C._are_functorch_transforms_active()
+
+
 class _BatchNormTrain(torch.autograd.Function):
     """Training-mode BN differentiable in x only (the kernels above, forward and backward)."""
 
@@ -244,7 +265,7 @@ def batch_norm_train(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Opti
     F.batch_norm when the kernels do not take x, or weight/bias need gradients."""
     _check_bn_args("batch_norm_train", x, weight, bias)
     layout = _bn_kernel_layout(x, weight, bias)
-    if layout is None or any(t is not None and t.requires_grad for t in (weight, bias)):
+    if layout is None or any(t is not None and t.requires_grad for t in (weight, bias)) or not _kernels_allowed():
         return torch.nn.functional.batch_norm(x, None, None, weight, bias, True, 0.0, eps)
     return _BatchNormTrain.apply(x, weight, bias, float(eps), layout)
 
@@ -416,7 +437,7 @@ def box_mean3x3(x: torch.Tensor, count_include_pad: bool) -> torch.Tensor:
     """Differentiable AvgPool2d(3, 1, 1) through the box kernels (see box_mean3x3_eager); on CPU
     2-5x faster than avg_pool2d on channels_last maps (most on large 16-channel ones), forward
     and backward."""
-    if _box_layout(x) is None:
+    if _box_layout(x) is None or not _kernels_allowed():
         return torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=count_include_pad)
     return _BoxMean3x3.apply(x, bool(count_include_pad))
 

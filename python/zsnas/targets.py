@@ -94,6 +94,8 @@ def resolve_target(x: Any) -> Target:
     from .arch import Arch
     from .zoo import lookup
 
+    if isinstance(x, Target):
+        return x
     if isinstance(x, Arch):
         return Target(str(x), "arch", defaults.SCORE_RESOLUTION, defaults.SCORE_NUM_CLASSES, structure=str(x))
     if not isinstance(x, str):

@@ -234,22 +234,37 @@ def build_table(out_dir: str, space: str = "res", resolution: Optional[int] = No
         if fit and not (fitted.get("networks") == structures and fitted.get("resolution") == res and not todo):
             table = TinyNASTable(out_dir, "fp32")
             bar = progress_bar(len(structures), "fitting the per-network overhead", unit="net", enabled=progress)
-            pred, meas = [], []
+            pred, n_convs, meas = [], [], []
             for a in structures:
                 pred.append(table.network_ms(a, res, batch))
+                n_convs.append(len(network_convs(a, res, batch)))
                 meas.append(measure_network(a, res, batch, fit_runs, backend, threads))
                 bar.update(1)
             bar.close()
-            scale, ms = np.polyfit(pred, meas, 1) if fit >= 2 else (1.0, meas[0] - pred[0])
-            if not scale > 0:  # a degenerate fit (networks too alike): keep the sum, shift it
-                scale, ms = 1.0, float(np.mean(np.array(meas) - np.array(pred)))
+            ms, scale, per_conv = fit_overhead(pred, n_convs, meas)
             meta.setdefault("overhead", {})[overhead_key("fp32", batch)] = {
-                "ms": float(ms), "scale": float(scale), "networks": structures, "space": str(space),
+                "ms": ms, "scale": scale, "per_conv_ms": per_conv, "networks": structures, "space": str(space),
                 "resolution": res}
         meta.setdefault("builds", []).append({"space": str(space), "resolution": res, "batch": batch,
                                               "samples": samples, "runs": runs, "convs": len(todo)})
         write_atomic(meta_path, json.dumps(meta, indent=1))
     return path
+
+
+def fit_overhead(pred, n_convs, meas) -> tuple:
+    """(ms, scale, per_conv_ms) of measured ≈ ms + scale × Σ conv + per_conv × #convs, least
+    squares in relative error (networks differ tenfold in latency). The per-conv term absorbs
+    what separately timed units pay per call and a whole network does not; with too few or
+    too alike networks the fit falls back to (ms, scale), then to a shift of the plain sum."""
+    p, n, m = (np.asarray(v, dtype=np.float64) for v in (pred, n_convs, meas))
+    w = 1.0 / m
+    for cols in ((np.ones_like(p), p, n), (np.ones_like(p), p)):
+        a = np.stack(cols, axis=1)
+        if len(m) >= a.shape[1] + 1 and np.linalg.matrix_rank(a) == a.shape[1]:
+            coef = np.linalg.lstsq(a * w[:, None], m * w, rcond=None)[0]
+            if coef[1] > 0:
+                return float(coef[0]), float(coef[1]), float(coef[2]) if len(coef) > 2 else 0.0
+    return float(np.mean(m - p)), 1.0, 0.0
 
 
 def _key_text(c: Conv) -> str:
@@ -319,6 +334,7 @@ def validate(table_dir: str, space: str = "res", n: int = 100, resolution: Optio
     rel = np.abs(p - m) / m
     out = {"n": int(len(m)), "backend": backend, "threads": threads, "batch": batch, "resolution": res,
            "overhead_ms": float(model.overhead_ms), "scale": float(model.scale),
+           "per_conv_ms": float(model.per_conv_ms),
            "within_10": float(np.mean(rel <= 0.10)), "within_15": float(np.mean(rel <= 0.15)),
            "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))), "spearman": float(stats.spearmanr(p, m).statistic),
            "noise_floor": float(np.median(np.abs(again - m) / m)),
@@ -344,4 +360,4 @@ def validate(table_dir: str, space: str = "res", n: int = 100, resolution: Optio
     return out
 
 
-__all__ = ["build_table", "validate", "measure_conv", "measure_network", "space_convs", "fit_networks", "BACKENDS"]
+__all__ = ["build_table", "validate", "fit_overhead", "measure_conv", "measure_network", "space_convs", "fit_networks", "BACKENDS"]

@@ -11,7 +11,7 @@ Two kinds of table:
 
 ``meta.json`` records where the table was measured (machine, backend, library versions,
 threads) and, per precision and batch, the per-network overhead fitted from whole networks:
-``{"overhead": {"fp32/b1": {"ms": a, "scale": b, "networks": n}}}``. A folder without it (the
+``{"overhead": {"fp32/b1": {"ms": a, "scale": b, "per_conv_ms": c, "networks": [...]}}}``. A folder without it (the
 raw TinyNAS download) predicts the plain sum, as TinyNAS does.
 """
 from __future__ import annotations
@@ -47,10 +47,12 @@ def read_meta(folder: Union[str, os.PathLike]) -> dict:
     return meta
 
 
-def overhead(folder: Union[str, os.PathLike], precision: str, batch: int) -> Tuple[float, float]:
-    """(ms, scale) fitted for this precision and batch; (0, 1) where none was fitted."""
+def overhead(folder: Union[str, os.PathLike], precision: str, batch: int) -> Tuple[float, float, float]:
+    """(ms, scale, per_conv_ms) fitted for this precision and batch; (0, 1, 0) where none was."""
     fit = read_meta(folder).get("overhead", {}).get(overhead_key(precision, batch))
-    return (float(fit["ms"]), float(fit["scale"])) if fit else (0.0, 1.0)
+    if not fit:
+        return 0.0, 1.0, 0.0
+    return float(fit["ms"]), float(fit["scale"]), float(fit.get("per_conv_ms", 0.0))
 
 
 def _file_digest(path: str) -> int:
@@ -66,11 +68,12 @@ def _conv_model(folder: str, precision: str, batch: int, stamp: Tuple[float, ...
     from .. import _core
 
     table = TinyNASTable(folder, precision)
-    ms, scale = overhead(folder, precision, batch)
+    ms, scale, per_conv = overhead(folder, precision, batch)
     digest = _file_digest(table.path) ^ int.from_bytes(
-        hashlib.blake2b(f"{precision}/{batch}/{ms!r}/{scale!r}".encode(), digest_size=8).digest(), "little")
-    return _core.ConvLatencyModel(table.predict, overhead_ms=ms, scale=scale, fingerprint=digest,
-                                  name=f"{folder} ({precision})")
+        hashlib.blake2b(f"{precision}/{batch}/{ms!r}/{scale!r}/{per_conv!r}".encode(), digest_size=8).digest(),
+        "little")
+    return _core.ConvLatencyModel(table.predict, overhead_ms=ms, scale=scale, per_conv_ms=per_conv,
+                                  fingerprint=digest, name=f"{folder} ({precision})")
 
 
 def is_conv_table(path: Union[str, os.PathLike]) -> bool:
@@ -120,7 +123,7 @@ def target_ms(model, target, resolution: int, batch: int = 1, precision: str = "
     folder = model.name.rsplit(" (", 1)[0]
     table = TinyNASTable(folder, precision)
     convs = module_convs(t.build(residual=True), resolution, batch)
-    return model.overhead_ms + model.scale * sum(table.predict(
+    return model.overhead_ms + model.per_conv_ms * len(convs) + model.scale * sum(table.predict(
         [[int(c[0] == "Depthwise"), *c[1:]] for c in convs]))
 
 

@@ -1,5 +1,6 @@
 """The classic zero-cost proxies (REFERENCE.md §6): grad_norm, snip, grasp, fisher, synflow,
-jacob_cov, naswot, ntk_cond, zico, params, flops.
+jacob_cov, naswot, zico, params, flops (ntk_cond, built on batched per-sample gradients, is in
+further.py with GradSign and TE-NAS).
 
 Each proxy is two functions:
 
@@ -307,14 +308,14 @@ def naswot_value(k: Optional[np.ndarray]) -> Tuple[float, int]:
     return float(logdet), 0
 
 
-def naswot_score(model: nn.Module, x: torch.Tensor) -> ProxyResult:
-    """NASWOT (Mellor et al.): binary codes of every nn.ReLU's output (> 0), Hamming kernel
-    summed over ReLUs, ln det. Functional relu calls are not seen (the zsnas builders use
+def relu_patterns(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """[B, units] binary activation pattern (output > 0) of every nn.ReLU, concatenated (NASWOT's
+    codes, TE-NAS's linear regions). Functional relu calls are not seen (the zsnas builders use
     nn.ReLU modules)."""
     codes: List[np.ndarray] = []
 
     def hook(mod, inp, out):
-        codes.append((out.detach() > 0).reshape(out.shape[0], -1).double().cpu().numpy())
+        codes.append((out.detach() > 0).reshape(out.shape[0], -1).cpu().numpy())
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
     try:
@@ -323,7 +324,16 @@ def naswot_score(model: nn.Module, x: torch.Tensor) -> ProxyResult:
     finally:
         for h in handles:
             h.remove()
-    value, degenerate = naswot_value(naswot_kernel(codes) if codes else None)
+    if not codes:
+        return np.zeros((x.shape[0], 0), dtype=bool)
+    return np.concatenate(codes, axis=1)
+
+
+def naswot_score(model: nn.Module, x: torch.Tensor) -> ProxyResult:
+    """NASWOT (Mellor et al.): binary codes of every nn.ReLU's output (> 0), Hamming kernel
+    summed over ReLUs (= the kernel of the concatenated codes), ln det."""
+    codes = relu_patterns(model, x)
+    value, degenerate = naswot_value(naswot_kernel([codes]) if codes.shape[1] else None)
     return _result("naswot", value, degenerate=degenerate)
 
 
@@ -338,30 +348,6 @@ def ntk_cond_value(gram: np.ndarray) -> Tuple[float, int]:
     if lmax <= 0.0 or lmin <= lmax / NTK_COND_CAP:
         return -NTK_COND_CAP, 1
     return -lmax / lmin, 0
-
-
-def ntk_cond_score(model: nn.Module, x: torch.Tensor) -> ProxyResult:
-    """NTK condition number (TE-NAS): G_n = ∂(Σ_c logits[n, c])/∂W over every Conv/Linear
-    weight (one forward of the batch, one backward per sample), NTK = G Gᵀ, value −λmax/λmin.
-
-    TE-NAS takes every parameter named "weight" (BN gammas too); here "layers" are Conv/Linear
-    as for the other proxies. The Gram matrix is accumulated per layer in fp64. Cost: B backward
-    passes and B x #weights floats of memory -- the most expensive proxy here.
-    """
-    ws = _weights(model)
-    logits = model(x)
-    b = logits.shape[0]
-    gram = torch.zeros(b, b, dtype=torch.float64)
-    if logits.requires_grad:
-        # Rows kept in the weights' dtype (B x #weights), the Gram summed in fp64 per layer.
-        rows = [_grads(logits[i].sum(), ws, retain_graph=True) for i in range(b)]
-        for l in range(len(ws)):
-            g_l = torch.stack([r[l].reshape(-1) for r in rows]).double()
-            gram += (g_l @ g_l.T).cpu()
-            for r in rows:
-                r[l] = None  # free as we go
-    value, degenerate = ntk_cond_value(gram.numpy())
-    return _result("ntk_cond", value, degenerate=degenerate)
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,13 +448,6 @@ def naswot(ctx: ProxyContext) -> ProxyResult:
     return naswot_score(model, x)
 
 
-@register_proxy("ntk_cond", min_batch_size=2, description="−λmax/λmin of the NTK (higher is better)")
-def ntk_cond(ctx: ProxyContext) -> ProxyResult:
-    model = prepare(ctx)
-    x, _ = batch(ctx)
-    return ntk_cond_score(model, x)
-
-
 @register_proxy("zico", description="Σ_layers ln Σ mean|g|/std(g) over 2 batches (higher is better)")
 def zico(ctx: ProxyContext) -> ProxyResult:
     model = prepare(ctx)
@@ -498,12 +477,12 @@ def flops(ctx: ProxyContext) -> ProxyResult:
 
 
 CLASSIC_PROXIES = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov", "naswot",
-                   "ntk_cond", "zico", "params", "flops")
+                   "zico", "params", "flops")  # ntk_cond lives with the per-sample gradient proxies (further.py)
 
 __all__ = [
     "CLASSIC_PROXIES", "init_default", "prepare", "batch", "layers",
     "grad_norm_score", "snip_score", "grasp_score", "fisher_score", "synflow_score",
-    "jacob_cov_score", "jacob_cov_value", "naswot_score", "naswot_kernel", "naswot_value",
-    "ntk_cond_score", "ntk_cond_value", "zico_score", "zico_value",
+    "jacob_cov_score", "jacob_cov_value", "relu_patterns", "naswot_score", "naswot_kernel", "naswot_value",
+    "ntk_cond_value", "zico_score", "zico_value",
     *CLASSIC_PROXIES,
 ]

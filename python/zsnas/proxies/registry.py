@@ -19,7 +19,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -55,6 +55,8 @@ class ProxyContext:
     flops: Optional[float] = None  # conv+linear MACs at `resolution`, when known
     params: Optional[int] = None  # exact parameter count, when known
     progress: Optional[Callable[[int], None]] = None  # proxies with repeats call it with each one done
+    target: Any = None  # the zsnas.targets.Target scored, when known (structure-level proxies: depth)
+    memo: Dict[Any, Any] = field(default_factory=dict)  # work shared by the proxies of one request
 
     def generator(self, salt: int = 0) -> torch.Generator:
         """A generator on ctx.device seeded from (seed, salt): proxies never touch the global RNG."""

@@ -462,11 +462,24 @@ def _mean_or_neg_inf(values: Iterable[float]) -> float:
     return -math.inf if any(v == -math.inf for v in values) else sum(values) / len(values)
 
 
+def vanilla_builder(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """build(residual=...) whose network is made vanilla (SE removed, ReLU only) before use."""
+    from ..nn.vanilla import vanilla_
+
+    def vanilla_build(residual: bool = False) -> nn.Module:
+        model = build(residual=residual)
+        vanilla_(model)
+        return model
+
+    return vanilla_build
+
+
 @register_proxy("zen", needs_residual=False, description="Zen-score (Zen-NAS): ln Delta + sum ln sigma_BN, no residuals")
 def zen_proxy(ctx: ProxyContext) -> ProxyResult:
-    """Zen-score on ctx.build(residual=False): B=ctx.batch_size, ctx.repeats draws, ctx seed."""
+    """Zen-score on the vanilla network (ctx.build(residual=False), SE removed, activations
+    ReLU: zsnas.nn.vanilla): B=ctx.batch_size, ctx.repeats draws, ctx seed."""
     return zen_score(
-        ctx.build,
+        vanilla_builder(ctx.build),
         resolution=ctx.resolution,
         batch_size=ctx.batch_size,
         repeats=ctx.repeats,

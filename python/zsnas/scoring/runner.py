@@ -55,7 +55,7 @@ def run_request(req: ScoreRequest, progress: Optional[Callable[[int], None]] = N
     ctx = ProxyContext(build=functools.partial(req.target.build, num_classes=req.num_classes),
                        resolution=req.resolution, batch_size=req.batch_size, repeats=req.repeats, device=device,
                        seed=req.seed, num_classes=req.num_classes, flops=req.flops, params=req.params,
-                       progress=progress)
+                       progress=progress, target=req.target)
     row = ScoreRow()
     shared: Dict[str, object] = {}  # family name -> its ProxyResult or the exception it raised
     for name in req.proxies:

@@ -1,0 +1,311 @@
+"""Further proxies of the papers (REFERENCE.md §9): GradSign, TE-NAS (linear regions and the NTK
+condition number), Zen-NAS's Φ-score, plain and depth.
+
+Per-sample gradients -- ntk_cond's rows of ∂(Σ_c logits_i)/∂W and GradSign's ∂L(x_i, y_i)/∂W --
+are computed in one batched backward (``method="batched"``: ``autograd.grad`` with
+``is_grads_batched`` for the NTK, ``torch.func.vmap`` over per-sample gradients for GradSign)
+instead of one backward per sample (``method="loop"``, kept as the reference the tests and the
+bench compare against). When several of these proxies score one network, the NTK is computed
+once (``ctx.memo``: te_nas reads ntk_cond's).
+
+Orientation: higher is better as returned; each proxy documents its degenerate case (a defined
+value, counted, never NaN).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .classic import (_cpu_generator, _grads, _loss_grads, _result, _strip_bn, _weights, batch, layers,
+                      ntk_cond_value, prepare, relu_patterns)
+from .registry import ProxyContext, ProxyResult, register_proxy
+
+METHODS = ("batched", "loop")
+PHI_PROBES = 8  # Gaussian probes per input estimating ‖J‖_F² = E_v ‖J v‖²
+SALT_PHI_WEIGHTS, SALT_PHI_INPUT, SALT_PHI_PROBES = 0x0F1, 0x0F2, 0x0F3
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# the NTK (ntk_cond, te_nas)
+# --------------------------------------------------------------------------------------------
+
+def ntk_gram(model: nn.Module, x: torch.Tensor, method: str = "batched") -> torch.Tensor:
+    """NTK Gram matrix G Gᵀ (fp64, CPU), G_n = ∂(Σ_c logits[n, c])/∂W over every Conv/Linear
+    weight, from one forward of the batch (BN's batch coupling included, as TE-NAS)."""
+    from ..ops import torch_ops_only
+
+    _check_method(method)
+    ws = _weights(model)
+    with torch_ops_only():  # the batched backward runs through torch's ops only
+        logits = model(x)
+    b = logits.shape[0]
+    gram = torch.zeros(b, b, dtype=torch.float64)
+    if not logits.requires_grad:
+        return gram
+    per_sample = logits.sum(1)
+    if method == "batched":
+        eye = torch.eye(b, dtype=per_sample.dtype, device=per_sample.device)
+        rows = torch.autograd.grad(per_sample, ws, grad_outputs=eye, is_grads_batched=True, allow_unused=True)
+        for w, g in zip(ws, rows):
+            if g is not None:
+                g = g.reshape(b, -1).double()
+                gram += (g @ g.T).cpu()
+        return gram
+    rows = [_grads(per_sample[i], ws, retain_graph=True) for i in range(b)]
+    for l in range(len(ws)):
+        g_l = torch.stack([r[l].reshape(-1) for r in rows]).double()
+        gram += (g_l @ g_l.T).cpu()
+        for r in rows:
+            r[l] = None
+    return gram
+
+
+def ntk_cond_score(model: nn.Module, x: torch.Tensor, method: str = "batched") -> ProxyResult:
+    """NTK condition number (TE-NAS): −λmax/λmin of :func:`ntk_gram` (capped at −1e12, degenerate)."""
+    value, degenerate = ntk_cond_value(ntk_gram(model, x, method).numpy())
+    return _result("ntk_cond", value, degenerate=degenerate)
+
+
+def _shared_ntk(ctx: ProxyContext) -> ProxyResult:
+    key = ("ntk_cond", ctx.seed, ctx.batch_size, ctx.resolution)
+    if key not in ctx.memo:
+        model = prepare(ctx)
+        x, _ = batch(ctx)
+        ctx.memo[key] = ntk_cond_score(model, x)
+    return ctx.memo[key]
+
+
+@register_proxy("ntk_cond", min_batch_size=2, description="−λmax/λmin of the NTK (higher is better)")
+def ntk_cond(ctx: ProxyContext) -> ProxyResult:
+    r = _shared_ntk(ctx)
+    return ProxyResult("ntk_cond", r.value, dict(r.sub_scores), r.degenerate)
+
+
+# --------------------------------------------------------------------------------------------
+# linear regions, TE-NAS
+# --------------------------------------------------------------------------------------------
+
+def linear_regions_value(patterns: np.ndarray) -> Tuple[float, int]:
+    """Distinct activation patterns among the inputs: TE-NAS's LinearRegionCount
+    (Σ_i 1 / #{j: pattern_j = pattern_i}). One region (every input alike, or no ReLU at all) is
+    the floor: value 1, degenerate=1."""
+    n = len(np.unique(np.packbits(np.asarray(patterns, dtype=bool), axis=1), axis=0)) if patterns.size else 1
+    return float(n), int(n <= 1)
+
+
+def linear_regions_score(model: nn.Module, x: torch.Tensor) -> ProxyResult:
+    value, degenerate = linear_regions_value(relu_patterns(model, x))
+    return _result("linear_regions", value, degenerate=degenerate)
+
+
+@register_proxy("linear_regions", min_batch_size=2,
+                description="distinct ReLU activation patterns over the batch (TE-NAS, higher is better)")
+def linear_regions(ctx: ProxyContext) -> ProxyResult:
+    model = prepare(ctx)
+    x, _ = batch(ctx)
+    return linear_regions_score(model, x)
+
+
+@register_proxy("te_nas", min_batch_size=2,
+                description="TE-score R − κ (linear regions minus the NTK condition number; higher is better)")
+def te_nas(ctx: ProxyContext) -> ProxyResult:
+    """Zen-NAS's TE-score R − κ, with R and −κ as sub-scores (TE-NAS itself sums the two ranks
+    across candidates: `zsnas bench --aggregate linear_regions+ntk_cond`). κ capped at 1e12."""
+    ntk = _shared_ntk(ctx)
+    lr = linear_regions(ctx)
+    return _result("te_nas", lr.value + ntk.value, degenerate=lr.degenerate + ntk.degenerate,
+                   linear_regions=lr.value, ntk_cond=ntk.value)
+
+
+# --------------------------------------------------------------------------------------------
+# GradSign
+# --------------------------------------------------------------------------------------------
+
+def per_sample_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                          method: str = "batched") -> List[torch.Tensor]:
+    """[B, *w.shape] per layer: ∂L(x_i, y_i)/∂W with each sample forwarded alone (batch 1, train
+    mode: BN over that sample), as AZ-NAS's GradSign code does."""
+    _check_method(method)
+    ws = _weights(model)
+    if method == "loop":
+        rows = []
+        for i in range(x.shape[0]):
+            rows.append(_grads(F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]), ws))
+        return [torch.stack([r[l] for r in rows]) for l in range(len(ws))]
+    from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
+
+    net = copy.deepcopy(model)
+    replace_all_batch_norm_modules_(net)  # batch statistics only: nothing updated in place under vmap
+    names = {id(m.weight): f"{n}.weight" for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    weight_names = [names[id(m.weight)] for m in layers(net)]
+    others = {k: v.detach() for k, v in net.named_parameters() if k not in weight_names}
+    others.update(dict(net.named_buffers()))
+    train = {k: dict(net.named_parameters())[k].detach() for k in weight_names}
+
+    def loss_one(w, xi, yi):
+        out = functional_call(net, ({**others, **w},), (xi.unsqueeze(0),))
+        return F.cross_entropy(out, yi.unsqueeze(0))
+
+    g = vmap(grad(loss_one), in_dims=(None, 0, 0))(train, x, y)
+    return [g[k] for k in weight_names]
+
+
+def gradsign_value(grads: Sequence[torch.Tensor]) -> Tuple[float, int]:
+    """mean over weight entries k of |Σ_i sign(g_ik)|. In [0, B]; 0 (degenerate=1) when every
+    per-sample gradient is zero."""
+    total, count, nonzero = 0.0, 0, False
+    for g in grads:
+        s = torch.sign(g.reshape(g.shape[0], -1).double())
+        nonzero = nonzero or bool(s.abs().sum() > 0)
+        total += float(s.sum(0).abs().sum())
+        count += s.shape[1]
+    return (total / count if count else 0.0), int(not nonzero)
+
+
+def gradsign_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "batched") -> ProxyResult:
+    value, degenerate = gradsign_value(per_sample_loss_grads(model, x, y, method))
+    return _result("gradsign", value, degenerate=degenerate)
+
+
+@register_proxy("gradsign", min_batch_size=2,
+                description="mean_k |Σ_i sign(∂L_i/∂W_k)|, per-sample gradient sign agreement (higher is better)")
+def gradsign(ctx: ProxyContext) -> ProxyResult:
+    model = prepare(ctx)
+    x, y = batch(ctx)
+    return gradsign_score(model, x, y)
+
+
+# --------------------------------------------------------------------------------------------
+# plain, depth
+# --------------------------------------------------------------------------------------------
+
+def plain_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> ProxyResult:
+    """−Σ ∂L/∂W ⊙ W over every Conv/Linear weight (NAS-Bench-Zero's orientation; zero-cost-nas
+    returns the sum unsigned: sub-score ``raw``). Degenerate (0) when the loss gradient is zero."""
+    ws, gs = _loss_grads(model, x, y)
+    raw = sum(float((w.detach().double() * g.double()).sum()) for w, g in zip(ws, gs))
+    return _result("plain", -raw, degenerate=int(all(bool((g == 0).all()) for g in gs)), raw=raw)
+
+
+@register_proxy("plain", description="−Σ ∂L/∂W⊙W (NAS-Bench-Zero, higher is better)")
+def plain(ctx: ProxyContext) -> ProxyResult:
+    model = prepare(ctx)
+    x, y = batch(ctx)
+    return plain_score(model, x, y)
+
+
+NB201_WEIGHTED = {"nor_conv_1x1": 1, "nor_conv_3x3": 1}
+
+
+def nb201_depth(cell: str, cells_per_stage: int = 5) -> int:
+    """Weight layers on the longest path of the NB201 network: stem conv, 3 × N cells (each the
+    longest weighted path through its DAG), two residual reduction blocks (2 convs each), the
+    classifier."""
+    nodes = [part.strip("|") for part in cell.strip().split("+")]
+    depth = [0]
+    for j, node in enumerate(nodes, start=1):
+        best = None
+        for edge in node.split("|"):
+            if not edge:
+                continue
+            op, _, src = edge.partition("~")
+            if op == "none":
+                continue
+            d = depth[int(src)] + NB201_WEIGHTED.get(op, 0)
+            best = d if best is None else max(best, d)
+        depth.append(best if best is not None else 0)
+    return 1 + 3 * cells_per_stage * depth[-1] + 2 * 2 + 1
+
+
+@register_proxy("depth", description="conv + linear layers on the main path (higher is better)")
+def depth(ctx: ProxyContext) -> ProxyResult:
+    if ctx.target is None:
+        raise ValueError("depth needs the scored target (zsnas.score / bench / search give it)")
+    return _result("depth", float(depth_of(ctx.target)))
+
+
+def depth_of(target) -> int:
+    """Conv + Linear layers on the network's main path (shortcut projections and SE not counted)."""
+    from ..targets import resolve_target
+
+    t = resolve_target(target)
+    if t.kind == "arch":
+        from ..arch import Arch
+
+        units = Arch(t.structure).units()
+        return sum(sum(1 for l in u["layers"] if l["kind"] == "conv") for u in units) + 1
+    if t.kind == "named" and t.name.startswith("|"):
+        return nb201_depth(t.name)
+    model = t.build(residual=True)
+    skip = set()
+    for name, m in model.named_modules():
+        if "downsample" in name.split(".") or type(m).__name__ == "SqueezeExcite":
+            skip.update(id(x) for x in m.modules())
+    return sum(1 for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in skip)
+
+
+# --------------------------------------------------------------------------------------------
+# Φ-score
+# --------------------------------------------------------------------------------------------
+
+def phi_score(model: nn.Module, x: torch.Tensor, probes: torch.Tensor) -> ProxyResult:
+    """Φ = ln E_x ‖J(x)‖_F, J the Jacobian of the pre-GAP feature map (``forward_pre_gap``, else
+    the output) w.r.t. the input, on `model` as given (make it vanilla and BN-free first; each
+    sample is then independent). ‖J(x_i)‖_F² = E_v ‖J v‖², estimated over `probes` [P, *x.shape]
+    by forward-mode jvp. In the model's dtype: a float32 network that overflows gives the
+    largest finite value ln(float max) with degenerate=1 (sub-score ``overflow``)."""
+    from torch.func import jvp
+
+    f = model.forward_pre_gap if hasattr(model, "forward_pre_gap") else model
+    sq = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    for v in probes:
+        _, jv = jvp(f, (x,), (v,))
+        sq += jv.reshape(jv.shape[0], -1).double().pow(2).sum(1) if torch.isfinite(jv).all() else math.inf
+    norms = torch.sqrt(sq / len(probes))
+    value = float(torch.log(norms.mean())) if norms.mean() > 0 else -math.inf
+    cap = math.log(torch.finfo(x.dtype).max)
+    overflow = not math.isfinite(value) or value > cap
+    if overflow:
+        value = cap
+    degenerate = int(overflow or value == -math.inf)
+    if value == -math.inf:
+        value = math.log(torch.finfo(x.dtype).tiny)
+    return _result("phi", value, degenerate=degenerate, overflow=int(overflow))
+
+
+def phi_network(ctx: ProxyContext) -> nn.Module:
+    """The vanilla, BN-free network with N(0, 1) weights that Φ is defined on."""
+    from .zen import gaussian_init_, vanilla_builder
+
+    model = vanilla_builder(ctx.build)(residual=False)
+    _strip_bn(model)
+    gaussian_init_(model, _cpu_generator(ctx, SALT_PHI_WEIGHTS))
+    return model.to(ctx.device).eval()
+
+
+@register_proxy("phi", needs_residual=False,
+                description="Zen-NAS Φ-score: ln E‖∂f/∂x‖_F, vanilla BN-free network, N(0,1) weights")
+def phi(ctx: ProxyContext) -> ProxyResult:
+    model = phi_network(ctx)
+    shape = (ctx.batch_size, ctx.in_channels, ctx.resolution, ctx.resolution)
+    x = torch.randn(shape, generator=_cpu_generator(ctx, SALT_PHI_INPUT)).to(ctx.device)
+    v = torch.randn((PHI_PROBES,) + shape, generator=_cpu_generator(ctx, SALT_PHI_PROBES)).to(ctx.device)
+    return phi_score(model, x, v)
+
+
+FURTHER_PROXIES = ("ntk_cond", "gradsign", "linear_regions", "te_nas", "phi", "plain", "depth")
+
+__all__ = ["FURTHER_PROXIES", "ntk_gram", "ntk_cond_score", "relu_patterns", "linear_regions_value",
+           "linear_regions_score", "per_sample_loss_grads", "gradsign_value", "gradsign_score", "plain_score",
+           "phi_score", "phi_network", "nb201_depth", "depth_of"]

@@ -1,0 +1,206 @@
+"""The further proxies (issue 12, item 1; REFERENCE §9): GradSign, linear regions, TE-NAS, Φ-score,
+plain, depth, and Zen-NAS's vanilla-network rule. Each against a value computed independently."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import zsnas
+from zsnas.nn.nb201 import nb201_network
+from zsnas.proxies import ProxyContext, run_proxy
+from zsnas.proxies import classic as C
+from zsnas.proxies import further as FP
+from zsnas.scoring.request import ScoreRequest
+from zsnas.scoring.runner import run_request
+from zsnas.targets import resolve_target
+
+ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|"
+
+
+class Head(nn.Module):
+    """Linear 3 -> 2 on a flat input: per-sample gradients by hand."""
+
+    def __init__(self, w, b):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor(w, dtype=torch.float32))
+            self.fc.bias.copy_(torch.tensor(b, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_gradsign_on_a_linear_head_by_hand():
+    rng = np.random.default_rng(0)
+    w, b = rng.standard_normal((2, 3)), rng.standard_normal(2)
+    x, y = rng.standard_normal((5, 3)), np.array([0, 1, 1, 0, 1])
+    # ∂CE/∂W for one sample: (softmax(Wx + b) − onehot(y)) xᵀ
+    z = x @ w.T + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    g = (p - np.eye(2)[y])[:, :, None] * x[:, None, :]
+    want = np.abs(np.sign(g).sum(0)).mean()
+    model = Head(w, b)
+    xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+    for method in ("batched", "loop"):
+        r = FP.gradsign_score(model, xt, yt, method)
+        assert r.value == pytest.approx(want, rel=1e-9) and r.degenerate == 0
+
+
+def test_gradsign_batched_equals_the_per_sample_loop_on_a_cell():
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), batch_size=6,
+                       resolution=8, seed=1)
+    model = C.prepare(ctx).double()  # in float64 the two orders of work agree to rounding
+    x, y = C.batch(ctx)
+    loop = FP.per_sample_loss_grads(model, x.double(), y, "loop")
+    batched = FP.per_sample_loss_grads(model, x.double(), y, "batched")
+    for a, b in zip(loop, batched):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_ntk_batched_equals_the_per_sample_loop():
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), batch_size=5,
+                       resolution=8, seed=2)
+    model = C.prepare(ctx)
+    x, _ = C.batch(ctx)
+    loop = FP.ntk_gram(model, x, "loop")
+    batched = FP.ntk_gram(model, x, "batched")
+    torch.testing.assert_close(batched, loop, rtol=1e-5, atol=0)
+    model, x = model.double(), x.double()
+    torch.testing.assert_close(FP.ntk_gram(model, x, "batched"), FP.ntk_gram(model, x, "loop"), rtol=1e-10, atol=0)
+    assert FP.ntk_cond_score(model, x).value == pytest.approx(FP.ntk_cond_score(model, x, "loop").value, rel=1e-5)
+
+
+def test_linear_regions_count_distinct_activation_patterns():
+    model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU())
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2))
+    # quadrants (+,+), (+,+), (−,+), (−,−), (−,−): three patterns
+    x = torch.tensor([[1.0, 1.0], [2.0, 0.5], [-1.0, 1.0], [-1.0, -2.0], [-3.0, -1.0]])
+    patterns = FP.relu_patterns(model, x)
+    assert patterns.tolist() == [[1, 1], [1, 1], [0, 1], [0, 0], [0, 0]]
+    # TE-NAS's formula: Σ_i 1/#{j: p_j = p_i}
+    te = sum(1.0 / sum((patterns[j] == patterns[i]).all() for j in range(5)) for i in range(5))
+    assert FP.linear_regions_score(model, x).value == te == 3.0
+    assert FP.linear_regions_value(np.zeros((4, 0), bool)) == (1.0, 1)
+
+
+def test_degenerate_cell_gives_defined_counted_values():
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(ALL_NONE, residual=residual), batch_size=4,
+                       resolution=8, seed=3, target=resolve_target(ALL_NONE))
+    res = {n: run_proxy(n, ctx) for n in FP.FURTHER_PROXIES}
+    for n, r in res.items():
+        assert not math.isnan(r.value), n
+    # the head's input is BN+ReLU of zeros = 0: every weight gradient is zero
+    assert (res["gradsign"].value, res["gradsign"].degenerate) == (0.0, 1)
+    assert (res["linear_regions"].value, res["linear_regions"].degenerate) == (1.0, 1)  # every input alike
+    assert res["te_nas"].value == 1.0 - 1e12 and res["te_nas"].degenerate == 2
+    assert (res["plain"].value, res["plain"].degenerate) == (0.0, 1)
+    assert res["depth"].value == 6.0  # stem, two reduction blocks of 2 convs, classifier
+    assert res["phi"].degenerate == 1 and math.isfinite(res["phi"].value)  # the output ignores the input
+
+
+def test_te_nas_reuses_the_ntk_of_ntk_cond_in_one_request(monkeypatch):
+    calls = []
+    real = FP.ntk_cond_score
+    monkeypatch.setattr(FP, "ntk_cond_score", lambda *a, **k: calls.append(1) or real(*a, **k))
+    t = resolve_target(CELL)
+    row = run_request(ScoreRequest(target=t, proxies=("ntk_cond", "te_nas", "linear_regions"), resolution=8,
+                                   num_classes=10, batch_size=4, seed=0))
+    assert not row.errors and len(calls) == 1
+    assert row.values["te_nas"] == pytest.approx(row.values["linear_regions"] + row.values["ntk_cond"])
+
+
+def test_plain_on_a_linear_head_by_hand():
+    rng = np.random.default_rng(1)
+    w, b = rng.standard_normal((2, 3)), rng.standard_normal(2)
+    x, y = rng.standard_normal((4, 3)), np.array([1, 0, 0, 1])
+    z = x @ w.T + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    g = ((p - np.eye(2)[y]).T @ x) / len(x)  # ∂ mean CE / ∂W
+    r = FP.plain_score(Head(w, b), torch.tensor(x, dtype=torch.float32), torch.tensor(y))
+    assert r.value == pytest.approx(-(g * w).sum(), rel=1e-5) and r.sub_scores["raw"] == pytest.approx((g * w).sum(),
+                                                                                                       rel=1e-5)
+
+
+@pytest.mark.parametrize("target, want", [
+    ("resnet50", 50), ("resnet18", 18),
+    ("SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,2)SuperConvK1BNRELU(16,32,1,1)", 1 + 4 + 1 + 1),
+    # a K1K3K1 block of one sub-layer is two residual units of three convs (its SE adds none)
+    ("SuperConvK3BNRELU(3,8,1,1)SuperResK1K3K1SE(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)", 1 + 2 * 3 + 1 + 1),
+    ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+     1 + 15 * 3 + 4 + 1),
+    (CELL, 1 + 15 * 3 + 4 + 1),  # 3x3 -> 3x3 ... longest: node1 (1), node2 via node1 (2), node3 via node2 (3)
+])
+def test_depth_counts_the_main_path(target, want):
+    assert FP.depth_of(target) == want
+
+
+class Probe(nn.Module):
+    """conv 2->3 (3x3), ReLU, conv 3->2 on 4x4 inputs, no BN: the Jacobian in closed form by autograd."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(2, 3, 3, padding=1)
+        self.b = nn.Conv2d(3, 2, 1)
+
+    def forward_pre_gap(self, x):
+        return self.b(torch.relu(self.a(x)))
+
+    forward = forward_pre_gap
+
+
+def test_phi_equals_the_exact_jacobian_norm_with_basis_probes():
+    torch.manual_seed(0)
+    model = Probe().double()
+    x = torch.randn(3, 2, 4, 4, dtype=torch.float64)
+    d = x[0].numel()
+    # √d · e_k for every input coordinate k: the mean of ‖J v‖² over them is exactly ‖J‖_F²
+    basis = torch.eye(d, dtype=torch.float64).reshape(d, 1, 2, 4, 4).expand(d, 3, 2, 4, 4) * math.sqrt(d)
+    norms = []
+    for i in range(3):
+        jac = torch.autograd.functional.jacobian(lambda v: model(v.unsqueeze(0)), x[i])
+        norms.append(float(jac.reshape(-1, d).norm()))
+    got = FP.phi_score(model, x, basis)
+    assert got.value == pytest.approx(math.log(np.mean(norms)), rel=1e-10) and got.degenerate == 0
+
+
+def test_phi_overflows_float32_on_a_deep_plain_network_where_zen_score_does_not():
+    deep = "SuperConvK3BNRELU(3,64,1,1)" + "SuperConvK3BNRELU(64,64,1,1)" * 39 + "SuperConvK1BNRELU(64,64,1,1)"
+    rep = zsnas.score(deep, proxies=["phi", "zen"], resolution=8, batch_size=4, device="cpu")
+    assert rep["phi"].degenerate == 1 and rep["phi"].sub_scores["overflow"] == 1
+    assert rep["phi"].value == pytest.approx(math.log(torch.finfo(torch.float32).max))
+    assert math.isfinite(rep["zen"].value) and rep["zen"].degenerate == 0
+    shallow = zsnas.score("SuperConvK3BNRELU(3,16,1,1)SuperConvK3BNRELU(16,16,1,2)", proxies=["phi"], resolution=8,
+                          batch_size=4, device="cpu")
+    assert shallow["phi"].degenerate == 0 and shallow["phi"].sub_scores["overflow"] == 0
+
+
+def test_a_network_with_se_and_silu_scores_as_its_vanilla_twin():
+    from zsnas.nn import build_model
+
+    plain = "SuperConvK3BNRELU(3,8,1,1)SuperResK1K3K1(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)"
+    fancy = "SuperConvK3BNRELU(3,8,1,1)SuperResK1K3K1SE(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)"
+
+    def silu(structure):
+        def build(residual=True, num_classes=10):
+            m = build_model(structure, residual=residual, num_classes=num_classes)
+            for name, child in list(m.named_modules()):
+                for cname, c in list(child.named_children()):
+                    if isinstance(c, nn.ReLU):
+                        setattr(child, cname, nn.SiLU())
+            return m
+        return build
+
+    def zen(build):
+        ctx = ProxyContext(build=build, batch_size=4, resolution=16, seed=5)
+        return run_proxy("zen", ctx).value
+
+    model = silu(fancy)()
+    assert any(isinstance(m, nn.SiLU) for m in model.modules())
+    assert zen(silu(fancy)) == zen(lambda residual=True: build_model(plain, residual=residual, num_classes=10))
