@@ -16,7 +16,18 @@ from .cli_common import backend_choice, backend_options, device_option, import_o
 
 
 @click.command("bench")
-@click.argument("data", type=click.Path(exists=True, dir_okay=False))
+@click.argument("data", type=click.Path(exists=True, dir_okay=False), required=False)
+@click.option("--report", "report_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Analyse an existing bench run directory (no scoring): Pearson r, τ/ρ over a top-x % sweep, "
+                   "BR@k / P@k, mBR at FLOPs / params / depth budgets, the inter-proxy τ matrix, sample and pick, "
+                   "and --hybrid.")
+@click.option("--sample", type=positive(), default=100, show_default=True,
+              help="--report: architectures per sample-and-pick draw.")
+@click.option("--repeats", "draws", type=positive(), default=100, show_default=True,
+              help="--report: sample-and-pick draws.")
+@click.option("--hybrid", default=None, metavar="P1,P2,...",
+              help="--report: rank every subset of these proxies, aggregated (NAS-Bench-Zero's hybrid search).")
+@click.option("--hybrid-by", type=click.Choice(["kendall", "mbr"]), default="kendall", show_default=True)
 @click.option("--proxies", default=",".join(defaults.BENCH_PROXIES), show_default=True,
               help="Comma-separated registered proxy names.")
 @click.option("--aggregate", multiple=True,
@@ -44,10 +55,11 @@ from .cli_common import backend_choice, backend_options, device_option, import_o
 @click.option("--no-plots", is_flag=True, help="Skip the scatter plots.")
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
-def bench(data, proxies, aggregate, out, limit, resume, device, seed, batch_size, resolution, num_classes,
-          arch_column, acc_column, budgets, backend, workers, threads, ray_address, cache, no_cache, imports, no_plots,
-          no_progress, as_json):
-    """Benchmark proxies on DATA.csv (an architecture column plus an accuracy column).
+def bench(data, report_dir, sample, draws, hybrid, hybrid_by, proxies, aggregate, out, limit, resume, device, seed,
+          batch_size, resolution, num_classes, arch_column, acc_column, budgets, backend, workers, threads, ray_address,
+          cache, no_cache, imports, no_plots, no_progress, as_json):
+    """Benchmark proxies on DATA.csv (an architecture column plus an accuracy column), or with
+    --report RUN analyse a finished run's scores without re-scoring.
 
     Ctrl-C / SIGTERM stop it (exit 130 / 143) with every finished row saved; the same command
     continues where it stopped.
@@ -55,6 +67,15 @@ def bench(data, proxies, aggregate, out, limit, resume, device, seed, batch_size
     from . import evaluate as ev
     from .interrupts import exit_code, signal_name
 
+    if report_dir is not None:
+        from .analyses import format_report, report
+
+        r = report(report_dir, sample=sample, repeats=draws, seed=seed, plots=not no_plots,
+                   hybrid=[h.strip() for h in hybrid.split(",") if h.strip()] if hybrid else None, hybrid_by=hybrid_by)
+        click.echo(json.dumps(r, indent=1) if as_json else format_report(r))
+        return
+    if data is None:
+        raise click.UsageError("give DATA.csv to score, or --report RUN to analyse a finished run")
     budget_list = None
     if budgets:
         parts = [b for b in budgets.split(",") if b.strip()]
