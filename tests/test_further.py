@@ -204,3 +204,35 @@ def test_a_network_with_se_and_silu_scores_as_its_vanilla_twin():
     model = silu(fancy)()
     assert any(isinstance(m, nn.SiLU) for m in model.modules())
     assert zen(silu(fancy)) == zen(lambda residual=True: build_model(plain, residual=residual, num_classes=10))
+
+
+@pytest.mark.parametrize("scheme, std", [
+    ("kaiming_fan_in", math.sqrt(2 / (64 * 9))), ("kaiming_fan_out", math.sqrt(2 / (128 * 9))),
+    ("xavier", math.sqrt(2 / (64 * 9 + 128 * 9))), ("normal", 0.1), ("uniform", 0.2 / math.sqrt(12))])
+def test_az_initialisations_draw_what_az_nas_table_8_names(scheme, std):
+    from zsnas.proxies.az import init_weights_
+
+    conv = nn.Sequential(nn.Conv2d(64, 128, 3))
+    init_weights_(conv, torch.Generator().manual_seed(0), scheme)
+    w = conv[0].weight.detach().double()
+    assert float(w.std()) == pytest.approx(std, rel=0.02) and abs(float(w.mean())) < 0.01 * std * 10
+    if scheme == "uniform":
+        assert float(w.abs().max()) <= 0.1
+
+
+def test_az_init_variants_are_az_with_that_initialisation():
+    from zsnas.proxies.az import az_scores, init_weights_
+
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), batch_size=6,
+                       resolution=8, seed=4)
+    got = run_proxy("az-xavier", ctx)
+    model = ctx.build(residual=True)
+    g = ctx.generator(salt=0xA2)
+    init_weights_(model, g, "xavier")
+    want = az_scores(model, resolution=8, batch_size=6, generator=g, init=False)
+    assert got.sub_scores["trainability"] == pytest.approx(want["trainability"], rel=1e-9)
+    assert got.value == pytest.approx(want["expressivity"], rel=1e-9)
+    assert got.value != run_proxy("az", ctx).value
+    row = run_request(ScoreRequest(target=resolve_target(CELL), proxies=("az-xavier_trainability",), resolution=8,
+                                   num_classes=10, batch_size=6, seed=4))
+    assert not row.errors and "az-xavier_trainability" in row.values

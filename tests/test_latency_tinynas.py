@@ -282,5 +282,7 @@ def test_the_overhead_fit_recovers_a_known_model():
     n = [10, 14, 30, 18, 41, 22]
     meas = [0.3 + 0.8 * p + 0.01 * k for p, k in zip(pred, n)]
     assert fit_overhead(pred, n, meas) == pytest.approx((0.3, 0.8, 0.01), rel=1e-9)
+    # without a per-conv cost in the data, left-one-out keeps the two-term form
+    assert fit_overhead(pred, n, [0.3 + 0.8 * p for p in pred]) == pytest.approx((0.3, 0.8, 0.0), abs=1e-12)
     # too few networks for three terms: (ms, scale) only
     assert fit_overhead(pred[:3], n[:3], [0.5 + 2 * p for p in pred[:3]]) == pytest.approx((0.5, 2.0, 0.0))

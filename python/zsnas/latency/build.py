@@ -251,19 +251,40 @@ def build_table(out_dir: str, space: str = "res", resolution: Optional[int] = No
     return path
 
 
+def _fit(cols, m, w):
+    a = np.stack(cols, axis=1)
+    if len(m) < a.shape[1] + 1 or np.linalg.matrix_rank(a) < a.shape[1]:
+        return None
+    coef = np.linalg.lstsq(a * w[:, None], m * w, rcond=None)[0]
+    return coef if coef[1] > 0 else None
+
+
 def fit_overhead(pred, n_convs, meas) -> tuple:
     """(ms, scale, per_conv_ms) of measured ≈ ms + scale × Σ conv + per_conv × #convs, least
-    squares in relative error (networks differ tenfold in latency). The per-conv term absorbs
-    what separately timed units pay per call and a whole network does not; with too few or
-    too alike networks the fit falls back to (ms, scale), then to a shift of the plain sum."""
+    squares in relative error (networks differ tenfold in latency). The per-conv term (what
+    separately timed units pay per call and a whole network does not) is kept only when it
+    predicts the fitting networks better left-one-out than (ms, scale) alone; with too few or
+    too alike networks the fit falls back to a shift of the plain sum."""
     p, n, m = (np.asarray(v, dtype=np.float64) for v in (pred, n_convs, meas))
     w = 1.0 / m
-    for cols in ((np.ones_like(p), p, n), (np.ones_like(p), p)):
-        a = np.stack(cols, axis=1)
-        if len(m) >= a.shape[1] + 1 and np.linalg.matrix_rank(a) == a.shape[1]:
-            coef = np.linalg.lstsq(a * w[:, None], m * w, rcond=None)[0]
-            if coef[1] > 0:
-                return float(coef[0]), float(coef[1]), float(coef[2]) if len(coef) > 2 else 0.0
+    one = np.ones_like(p)
+    forms = [(one, p), (one, p, n)]
+
+    def loo_error(k):
+        errs = []
+        for i in range(len(m)):
+            keep = np.arange(len(m)) != i
+            coef = _fit([c[keep] for c in forms[k]], m[keep], w[keep])
+            if coef is None:
+                return np.inf
+            errs.append(abs(sum(cf * c[i] for cf, c in zip(coef, forms[k])) - m[i]) / m[i])
+        return float(np.mean(errs))
+
+    best = min(range(len(forms)), key=loo_error) if len(m) >= 5 else 0
+    for k in (best, 0):
+        coef = _fit(forms[k], m, w)
+        if coef is not None:
+            return float(coef[0]), float(coef[1]), float(coef[2]) if len(coef) > 2 else 0.0
     return float(np.mean(m - p)), 1.0, 0.0
 
 

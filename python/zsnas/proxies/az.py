@@ -65,8 +65,26 @@ AZ_KEYS = ("expressivity", "progressivity", "trainability", "complexity")
 def kaiming_init_(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """AZ-NAS init: Kaiming-normal fan-in (ReLU gain) conv/linear weights, zero biases,
     BN/GroupNorm gamma=1 beta=0."""
-    return reinit_(model, lambda m: nn.init.kaiming_normal_(empty_like_weight(m), mode="fan_in",
-                                                            nonlinearity="relu", generator=generator))
+    return init_weights_(model, generator, "kaiming_fan_in")
+
+
+# The initialisations AZ-NAS's Table 8 compares (conv/linear weights; zero biases, BN 1/0).
+INITS = {
+    "kaiming_fan_in": lambda w, g: nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu", generator=g),
+    "kaiming_fan_out": lambda w, g: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu", generator=g),
+    "xavier": lambda w, g: nn.init.xavier_normal_(w, generator=g),
+    "normal": lambda w, g: nn.init.normal_(w, 0.0, 0.1, generator=g),
+    "uniform": lambda w, g: nn.init.uniform_(w, -0.1, 0.1, generator=g),
+}
+# Registered variants: "az-<suffix>" (and "az-<suffix>_trainability" & co through the family).
+INIT_VARIANTS = {"fanout": "kaiming_fan_out", "xavier": "xavier", "normal": "normal", "uniform": "uniform"}
+
+
+def init_weights_(model: nn.Module, generator: torch.Generator, scheme: str = "kaiming_fan_in") -> nn.Module:
+    if scheme not in INITS:
+        raise ValueError(f"unknown initialisation {scheme!r} (one of {', '.join(INITS)})")
+    draw = INITS[scheme]
+    return reinit_(model, lambda m: draw(empty_like_weight(m), generator))
 
 
 def _as_rows(t: torch.Tensor) -> torch.Tensor:
@@ -208,6 +226,7 @@ def az_scores(
     device: Union[str, torch.device] = "cpu",
     generator: Optional[torch.Generator] = None,
     init: bool = True,
+    init_scheme: str = "kaiming_fan_in",
     inputs: Optional[torch.Tensor] = None,
     g_outs: Optional[Sequence[torch.Tensor]] = None,
     flops: Optional[float] = None,
@@ -221,7 +240,8 @@ def az_scores(
             unless ``copy_model=False`` (then it is re-initialised in place when ``init``).
         resolution, batch_size, in_channels: shape of the N(0,1) input.
         seed / generator: the only source of randomness (weights, input, probes, in this order).
-        init: Kaiming re-initialisation; ``init=False`` keeps the model's weights.
+        init: re-initialisation by ``init_scheme`` (AZ-NAS's Kaiming fan-in by default; INITS has
+            AZ-NAS Table 8's others); ``init=False`` keeps the model's weights.
         inputs: explicit input batch instead of drawing one.
         g_outs: explicit probes, one per pair (shaped like features 2..L), instead of Rademacher.
         flops: complexity to report; counted with forward hooks when None.
@@ -245,7 +265,7 @@ def az_scores(
         generator = torch.Generator(device=device)
         generator.manual_seed(int(seed))
     if init:
-        kaiming_init_(model, generator)
+        init_weights_(model, generator, init_scheme)
     if inputs is None:
         x = torch.randn(int(batch_size), int(in_channels), int(resolution), int(resolution),
                         generator=generator, device=device)
@@ -338,7 +358,7 @@ def az_scores(
     }
 
 
-def _run(ctx: ProxyContext) -> Dict[str, object]:
+def _run(ctx: ProxyContext, init_scheme: str = "kaiming_fan_in") -> Dict[str, object]:
     return az_scores(
         ctx.build(residual=True),
         resolution=ctx.resolution,
@@ -348,6 +368,7 @@ def _run(ctx: ProxyContext) -> Dict[str, object]:
         generator=ctx.generator(salt=0xA2),
         flops=ctx.flops,
         copy_model=False,
+        init_scheme=init_scheme,
     )
 
 
@@ -377,3 +398,16 @@ def _single(key: str) -> Callable[[ProxyContext], ProxyResult]:
 
 for _key in AZ_KEYS:
     register_proxy(f"az_{_key}")(_single(_key))
+
+
+def _variant(suffix: str, scheme: str) -> Callable[[ProxyContext], ProxyResult]:
+    def fn(ctx: ProxyContext) -> ProxyResult:
+        return result_from_scores(f"az-{suffix}", _run(ctx, scheme))
+
+    fn.__name__ = f"az_{suffix}_proxy"
+    return fn
+
+
+for _suffix, _scheme in INIT_VARIANTS.items():
+    register_proxy(f"az-{_suffix}", description=f"AZ-NAS with {_scheme} initialisation (AZ-NAS Table 8); "
+                   f"az-{_suffix}_trainability & co read its sub-scores")(_variant(_suffix, _scheme))
