@@ -236,3 +236,21 @@ def test_az_init_variants_are_az_with_that_initialisation():
     row = run_request(ScoreRequest(target=resolve_target(CELL), proxies=("az-xavier_trainability",), resolution=8,
                                    num_classes=10, batch_size=6, seed=4))
     assert not row.errors and "az-xavier_trainability" in row.values
+
+
+def test_params_and_flops_per_stage_by_hand_and_summing_to_the_exact_counts():
+    s = "SuperConvK3BNRELU(3,8,1,1)SuperConvK3BNRELU(8,16,2,1)SuperConvK1BNRELU(16,32,1,1)"
+    t = resolve_target(s)
+    st = FP.stage_counts(t.build(num_classes=10), 8)
+    # stage 1 at 8x8: conv 3->8 (216) + BN (16); stage 2 at 4x4: conv 8->16 3x3 (1,152) + BN (32),
+    # conv 16->32 1x1 (512) + BN (64), the classifier 32->10 (330)
+    assert [x["params"] for x in st] == [216 + 16, 1152 + 32 + 512 + 64 + 330]
+    assert [x["flops"] for x in st] == [216 * 64, 1152 * 16 + 512 * 16 + 320]
+    for name in ("zennet-cifar-1.0m", "resnet18", CELL):
+        t = resolve_target(name)
+        st = FP.stage_counts(t.build(), t.resolution)
+        assert sum(x["params"] for x in st) == t.params() and sum(x["flops"] for x in st) == t.flops(t.resolution)
+    rep = zsnas.score(s, proxies=["params_stage2", "flops_stage1", "params_stage5"], resolution=8, num_classes=10,
+                      device="cpu")
+    assert rep["params_stage2"].value == 1152 + 32 + 512 + 64 + 330 and rep["flops_stage1"].value == 216 * 64
+    assert rep["params_stage5"].value == 0 and rep["params_stage5"].degenerate == 1

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classic import (_cpu_generator, _grads, _loss_grads, _result, _strip_bn, _weights, batch, layers,
+from .classic import (_BN_TYPES, _cpu_generator, _grads, _loss_grads, _result, _strip_bn, _weights, batch, layers,
                       ntk_cond_value, prepare, relu_patterns)
 from .registry import ProxyContext, ProxyResult, register_proxy
 
@@ -256,6 +256,79 @@ def depth_of(target) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# params / FLOPs per stage
+# --------------------------------------------------------------------------------------------
+
+STAGES = 5  # params_stage1..5, flops_stage1..5 are registered (ImageNet networks have 5 resolutions)
+
+
+def stage_counts(model: nn.Module, resolution: int, in_channels: int = 3) -> List[Dict[str, int]]:
+    """Params and conv+linear MACs per stage, a stage being the layers that run at one feature
+    resolution (in the order met from the input; the classifier counts in the last stage).
+    Parameters of Conv/Linear/BN layers are counted (those of a layer applied twice once)."""
+    rows: List[tuple] = []  # (resolution of the layer's output, params, macs) in forward order
+
+    def hook(m, inp, out):
+        h = out.shape[-1] if out.dim() == 4 else None
+        own = sum(p.numel() for p in m.parameters(recurse=False))
+        if isinstance(m, nn.Conv2d):
+            macs = out.shape[1] * out.shape[2] * out.shape[3] * (m.in_channels // m.groups) * m.kernel_size[0] * \
+                m.kernel_size[1]
+        elif isinstance(m, nn.Linear):
+            macs = m.in_features * m.out_features
+        else:
+            macs = 0
+        rows.append((id(m), h, own, macs))
+
+    kinds = (nn.Conv2d, nn.Linear) + _BN_TYPES
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, in_channels, resolution, resolution))
+    finally:
+        for h in handles:
+            h.remove()
+    stages: List[Dict[str, int]] = []
+    where: Dict[int, int] = {}
+    seen = set()
+    for mid, h, own, macs in rows:
+        if h is not None and h not in where:
+            where[h] = len(where)
+            stages.append({"resolution": h, "params": 0, "flops": 0})
+        k = where[h] if h is not None else len(stages) - 1
+        stages[k]["flops"] += macs
+        if mid not in seen:
+            seen.add(mid)
+            stages[k]["params"] += own
+    return stages
+
+
+def _stages(ctx: ProxyContext) -> List[Dict[str, int]]:
+    key = ("stages", ctx.resolution)
+    if key not in ctx.memo:
+        ctx.memo[key] = stage_counts(ctx.build(residual=True), ctx.resolution, ctx.in_channels)
+    return ctx.memo[key]
+
+
+def _stage_proxy(what: str, k: int):
+    def fn(ctx: ProxyContext) -> ProxyResult:
+        stages = _stages(ctx)
+        value = stages[k - 1][what] if k <= len(stages) else 0
+        sub = {f"stage{i + 1}": float(s[what]) for i, s in enumerate(stages)}
+        return _result(f"{what}_stage{k}", float(value), degenerate=int(k > len(stages)), **sub)
+
+    return fn
+
+
+for _k in range(1, STAGES + 1):
+    for _what in ("params", "flops"):
+        register_proxy(f"{_what}_stage{_k}",
+                       description=f"{'parameters' if _what == 'params' else 'conv+linear MACs'} of stage {_k} (the "
+                                   f"layers at the {_k}-th feature resolution; higher is better)")(
+            _stage_proxy(_what, _k))
+
+
+# --------------------------------------------------------------------------------------------
 # Φ-score
 # --------------------------------------------------------------------------------------------
 
@@ -308,4 +381,4 @@ FURTHER_PROXIES = ("ntk_cond", "gradsign", "linear_regions", "te_nas", "phi", "p
 
 __all__ = ["FURTHER_PROXIES", "ntk_gram", "ntk_cond_score", "relu_patterns", "linear_regions_value",
            "linear_regions_score", "per_sample_loss_grads", "gradsign_value", "gradsign_score", "plain_score",
-           "phi_score", "phi_network", "nb201_depth", "depth_of"]
+           "phi_score", "phi_network", "nb201_depth", "depth_of", "stage_counts"]
