@@ -137,7 +137,7 @@ def _add_latency(target, totals, rows, table, batch, precision, device):
 def _attach_optional_commands():
     """Commands that live in their own modules (each owns its options)."""
     for module, name in (("cli_score", "score"), ("cli_search", "search"), ("cli_bench", "bench"),
-                         ("cli_export", "export"), ("cli_lut", "lut")):
+                         ("cli_export", "export"), ("cli_lut", "lut"), ("cli_pareto", "pareto")):
         try:
             mod = __import__(f"zsnas.{module}", fromlist=[name])
         except ImportError as e:

@@ -1,0 +1,96 @@
+"""Enumerable spaces and Pareto fronts (issue 13, items 2-3)."""
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zsnas import pareto as P
+from zsnas.spaces.enumerable import NB201Space, cell_ops
+from zsnas.targets import resolve_target
+
+DATA = Path(__file__).parent.parent.parent / "shared" / "data" / "nb201_dev.csv"
+
+
+def test_the_nb201_space_is_enumerable():
+    sp = NB201Space()
+    assert len(sp) == 15_625
+    assert sp[0] == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    assert sp[len(sp) - 1] == "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        a = sp.sample(rng)
+        assert sp[sp.index(a)] == a
+    assert len(set(sp)) == 15_625  # every index a different cell
+    with pytest.raises(IndexError):
+        sp[15_625]
+    with pytest.raises(ValueError, match="not one of"):
+        sp.index("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+
+
+def test_closed_form_counts_equal_the_table_and_the_built_network():
+    sp = NB201Space()
+    rows = list(csv.DictReader(open(DATA)))[:200]
+    for r in rows:
+        params, flops = sp.counts(r["arch_str"])
+        # the table adds the classifier bias (+10) to the MACs
+        assert params == round(float(r["params_m"]) * 1e6) and round(float(r["flops_m"]) * 1e6) == flops + 10
+    cell = rows[0]["arch_str"]
+    t = resolve_target(cell)
+    assert sp.counts(cell) == (t.params(), t.flops(32))
+
+
+def test_the_sampler_is_uniform_over_the_space():
+    from scipy import stats
+
+    sp = NB201Space()
+    rng = np.random.default_rng(3)
+    # the op on edge 1 <- 0: five classes, 5,000 draws
+    ops = [cell_ops(sp.sample(rng))[0] for _ in range(5000)]
+    counts = [ops.count(o) for o in ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")]
+    assert stats.chisquare(counts).pvalue > 0.01
+
+
+def test_non_domination_and_hypervolume_by_hand():
+    pts = np.array([[1, 5], [2, 4], [3, 3], [2, 2], [3, 1], [0, 6], [3, 3]], dtype=float)
+    front = P.non_dominated(pts)
+    assert front.tolist() == [0, 1, 2, 5, 6]  # (2,2) and (3,1) dominated by (3,3); the duplicate kept
+    # area over (0, 0): (3·3) + (2·1) + (1·1) + (0·1) = 12
+    assert P.hypervolume_2d(pts, (0, 0)) == pytest.approx(12.0)
+    assert P.hypervolume_2d(pts, (3, 0)) == 0.0
+    # the n-D test agrees with the 2-D sweep
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, 20, (300, 2)).astype(float)
+    brute = [i for i in range(len(q)) if not ((q >= q[i]).all(1) & (q > q[i]).any(1)).any()]
+    assert P.non_dominated(q).tolist() == brute
+    three = np.c_[q, np.zeros(len(q))]
+    assert P.non_dominated(three).tolist() == brute
+
+
+def test_objectives_parse_and_orient():
+    obj = P.parse_objectives("zen,-flops")
+    assert obj == [("zen", 1.0), ("flops", -1.0)]
+    pts = P.oriented({"zen": [1.0, 2.0], "flops": [10.0, None]}, obj)
+    assert pts[0].tolist() == [1.0, -10.0] and np.isnan(pts[1, 1])
+    with pytest.raises(ValueError, match="at least two"):
+        P.parse_objectives("zen")
+
+
+def test_zsnas_pareto_on_a_bench_run(tmp_path):
+    from click.testing import CliRunner
+
+    from zsnas.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [("a", 90, 5.0, 10), ("b", 85, 6.0, 3), ("c", 80, 4.0, 2), ("d", 70, 3.0, 8)]
+    (run / "table.csv").write_text("key,arch,accuracy,zen,flops\n" + "".join(
+        f"{i},{a},{acc},{z},{f}\n" for i, (a, acc, z, f) in enumerate(rows)))
+    r = CliRunner().invoke(main, ["pareto", str(run), "--objectives", "zen,-flops", "--json"])
+    assert r.exit_code == 0, r.output
+    # maximise zen, minimise flops: b (6, 3) and c (4, 2) are non-dominated; a and d are not
+    import json
+
+    assert [x["arch"] for x in json.loads(r.output)] == ["b", "c"]
+    assert (run / "pareto.csv").read_text().splitlines()[0] == "arch,zen,flops"
+    assert (run / "pareto.png").stat().st_size > 0
