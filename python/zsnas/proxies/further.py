@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
