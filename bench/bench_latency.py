@@ -4,6 +4,7 @@ engine's throughput with a latency budget.
     python bench/bench_latency.py tables [--quick]   # ~25 minutes on this 2-core machine
     python bench/bench_latency.py v100               # seconds
     python bench/bench_latency.py engine             # seconds
+    python bench/bench_latency.py int8               # a minute
 
 tables: `zsnas lut build` (onnxruntime, one thread) for mbv2 at 224 and res at 32, batches 1
     and 8, each validated on 100 networks of the space that fitted nothing (`zsnas lut
@@ -11,6 +12,8 @@ tables: `zsnas lut build` (onnxruntime, one thread) for mbv2 at 224 and res at 3
     measurements of each network), with build time and measured-entries count.
 v100: TinyNAS's V100 TensorRT predictions (FP16 and INT8, batch 64) of ResNet-50 and the zoo's
     ZenNets, from `zsnas lut import-tinynas ../shared/data/latency/tinynas-v100`.
+int8: fp32 vs int8 (Q/DQ) of 10 random res networks after BN calibration: logit cosine on
+    held-out inputs and onnxruntime latency (one thread, batch 8).
 engine: candidates/s of a native (params) mbv2 search at 224 with and without a V100 INT8
     batch-64 latency budget (the conv model memoised in C++), and with the block-level JSON
     table the engine had before, all in this run.
@@ -106,9 +109,36 @@ def engine(out_dir: str) -> None:
     print(f"memo: {model.memo_size:,} convolutions")
 
 
+def int8(out_dir: str, n: int = 10) -> None:
+    """fp32 vs int8 (Q/DQ, BN calibrated) on random res networks: logit cosine and onnxruntime latency."""
+    import numpy as np
+
+    import zsnas
+    from zsnas.export.profile import time_onnxruntime
+    from zsnas.spaces import Rng, get_space
+
+    sp, rng = get_space("res"), Rng(11)
+    print("| network | logit cosine | top-1 agreement | fp32 ms (b8) | int8 ms (b8) | int8 / fp32 |")
+    print("|---|---|---|---|---|---|")
+    cos, ratio = [], []
+    for i in range(n):
+        a = str(sp.sample(rng))
+        f, q = os.path.join(out_dir, f"n{i}.onnx"), os.path.join(out_dir, f"n{i}.int8.onnx")
+        zsnas.export.onnx(a, f, seed=i)
+        rep = zsnas.export.int8(a, q, samples=32, seed=i)
+        t32 = time_onnxruntime(f, batch=8, resolution=32, runs=30, warmup=5).median_ms
+        t8 = time_onnxruntime(q, batch=8, resolution=32, runs=30, warmup=5).median_ms
+        cos.append(rep.checks["logit_cosine"])
+        ratio.append(t8 / t32)
+        print(f"| res #{i} | {cos[-1]:.4f} | {rep.checks['top1_agreement']:.2f} | {t32:.3f} | {t8:.3f} | "
+              f"{t8 / t32:.2f} |", flush=True)
+    print(f"cosine min {min(cos):.4f} / median {float(np.median(cos)):.4f} / max {max(cos):.4f}; "
+          f"int8/fp32 latency median {float(np.median(ratio)):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["tables", "v100", "engine", "all"])
+    ap.add_argument("what", choices=["tables", "v100", "engine", "int8", "all"])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=None, help="where the tables go [a temporary folder]")
     a = ap.parse_args()
@@ -118,6 +148,8 @@ def main() -> None:
         v100(out)
     if a.what in ("engine", "all"):
         engine(out)
+    if a.what in ("int8", "all"):
+        int8(out)
     if a.what in ("tables", "all"):
         tables(a.quick, out)
 

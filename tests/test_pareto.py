@@ -94,3 +94,58 @@ def test_zsnas_pareto_on_a_bench_run(tmp_path):
     assert [x["arch"] for x in json.loads(r.output)] == ["b", "c"]
     assert (run / "pareto.csv").read_text().splitlines()[0] == "arch,zen,flops"
     assert (run / "pareto.png").stat().st_size > 0
+
+
+# ---- NAS-Bench-Zero stage spaces ---------------------------------------------------------------
+@pytest.mark.parametrize("name", ["ss-r1", "ss-r2", "ss-mb"])
+def test_stage_spaces_sample_mutate_and_round_trip_inside_the_space(name):
+    import zsnas
+    from zsnas.spaces.stages import NB_ZERO
+
+    sp = NB_ZERO[name]
+    assert len(sp) == int(np.prod(sp.radices)) == (5 * 4) ** len(sp.widths)
+    rng = np.random.default_rng(1)
+    for _ in range(1000):
+        c = sp.sample(rng)
+        assert sp[sp.index(c)] == c
+        s = sp.structure(c)
+        assert sp.decode(s) == c and str(zsnas.Arch(s)) == s  # a valid structure string, canonical
+        m = sp.mutate(c, rng)
+        assert sum(a != b for a, b in zip(m, c)) == 1 and sp.decode(sp.structure(m)) == m
+
+
+@pytest.mark.parametrize("name", ["ss-r1", "ss-r2", "ss-mb"])
+def test_stage_space_counts_equal_the_built_model(name):
+    import torch
+
+    import zsnas
+    from zsnas.nn import build_model
+    from zsnas.nn.counting import count_macs
+    from zsnas.spaces.stages import NB_ZERO
+
+    sp = NB_ZERO[name]
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        s = sp.structure(sp.sample(rng))
+        with torch.device("meta"):
+            model = build_model(s, num_classes=sp.num_classes)
+        arch = zsnas.Arch(s)
+        assert arch.params(num_classes=sp.num_classes) == sum(p.numel() for p in model.parameters())
+        assert arch.flops(resolution=sp.resolution, num_classes=sp.num_classes) == count_macs(
+            model, (3, sp.resolution, sp.resolution))
+
+
+def test_the_stage_sampler_is_uniform_over_a_small_space():
+    from scipy import stats
+
+    from zsnas.spaces.stages import StageSpace
+
+    small = StageSpace("tiny", "basic", ((16, 32), (32, 64), (64, 128)), ((1,), (1, 2), (1,)), (False, True, True),
+                       stem_stride=2)
+    assert len(small) == 16
+    rng = np.random.default_rng(0)
+    counts = np.bincount([small.index(small.sample(rng)) for _ in range(8000)], minlength=16)
+    assert stats.chisquare(counts).pvalue > 0.01
+    with pytest.raises(ValueError, match="stage 1 .24 wide, 1 deep. is not in tiny"):
+        small.decode("SuperConvK3BNRELU(3,32,2,1)SuperResK3K3(32,24,1,24,1)SuperResK3K3(24,64,2,64,1)"
+                     "SuperResK3K3(64,64,2,64,1)SuperConvK1BNRELU(64,512,1,1)")
