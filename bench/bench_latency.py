@@ -33,14 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TINYNAS = ROOT.parent / "shared" / "data" / "latency" / "tinynas-v100"
 
 
-def tables(quick: bool, out_dir: str) -> None:
+def tables(quick: bool, out_dir: str, spaces=("mbv2", "res")) -> None:
     from zsnas.latency.build import build_table, validate
 
     n = 20 if quick else 100
     print("| space @ res | batch | convs measured | build s | ±10 % | ±15 % | Spearman ρ | RMSE ms | median ms "
           "| noise floor | repeats ±15 % | overhead |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for space, res in (("mbv2", 224), ("res", 32)):
+    for space, res in [(s, r) for s, r in (("mbv2", 224), ("res", 32)) if s in spaces]:
         for batch in (1, 8):
             folder = os.path.join(out_dir, f"{space}-{res}-b{batch}")
             t0 = time.perf_counter()
@@ -140,6 +140,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["tables", "v100", "engine", "int8", "all"])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--spaces", default="mbv2,res", help="tables: which spaces")
     ap.add_argument("--out", default=None, help="where the tables go [a temporary folder]")
     a = ap.parse_args()
     out = a.out or tempfile.mkdtemp(prefix="zsnas-bench-latency-")
@@ -151,7 +152,7 @@ def main() -> None:
     if a.what in ("int8", "all"):
         int8(out)
     if a.what in ("tables", "all"):
-        tables(a.quick, out)
+        tables(a.quick, out, a.spaces.split(","))
 
 
 if __name__ == "__main__":

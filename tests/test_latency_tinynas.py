@@ -258,7 +258,7 @@ def test_a_measured_table_covers_the_space_grid_resumes_fits_and_predicts(tmp_pa
     assert json.loads((tmp_path / "t" / "meta.json").read_text())["overhead"] == meta["overhead"]
     # the engine's prediction: the fitted overhead + scale × the table's sum
     model = open_latency_table(tmp_path / "t", "fp32", 1)
-    table = TinyNASTable(str(tmp_path / "t"), "fp32")
+    table = TinyNASTable(str(tmp_path / "t"), "fp32", drop_4x4=False)  # its own 4x4 lines count
     a = fits[0]
     assert model.network_ms(Arch(a)._core, 8, 1) == pytest.approx(fit["ms"] + fit["scale"] * table.network_ms(a, 8, 1))
     r = validate(str(tmp_path / "t"), "res", n=4, resolution=8, batch=1, runs=2, progress=False,

@@ -161,7 +161,7 @@ def _meta(backend: str, threads: int) -> dict:
     import torch
 
     meta = {"format": "tinynas", "machine": platform.node(), "cpu": platform.processor() or platform.machine(),
-            "device": "cpu", "backend": backend, "precision": "fp32", "threads": int(threads),
+            "device": "cpu", "backend": backend, "precision": "fp32", "threads": int(threads), "drop_4x4": False,
             "torch": torch.__version__}
     if backend == "onnxruntime":
         import onnxruntime
@@ -232,7 +232,7 @@ def build_table(out_dir: str, space: str = "res", resolution: Optional[int] = No
             bar.close()
         fitted = meta.get("overhead", {}).get(overhead_key("fp32", batch), {})
         if fit and not (fitted.get("networks") == structures and fitted.get("resolution") == res and not todo):
-            table = TinyNASTable(out_dir, "fp32")
+            table = TinyNASTable(out_dir, "fp32", drop_4x4=False)
             bar = progress_bar(len(structures), "fitting the per-network overhead", unit="net", enabled=progress)
             pred, n_convs, meas = [], [], []
             for a in structures:

@@ -55,6 +55,11 @@ def overhead(folder: Union[str, os.PathLike], precision: str, batch: int) -> Tup
     return float(fit["ms"]), float(fit["scale"]), float(fit.get("per_conv_ms", 0.0))
 
 
+def drop_4x4(folder) -> bool:
+    """TinyNAS's loader leaves 4x4 inputs out; zsnas's own tables (meta drop_4x4: false) keep them."""
+    return bool(read_meta(folder).get("drop_4x4", True))
+
+
 def _file_digest(path: str) -> int:
     h = hashlib.blake2b(digest_size=8)
     with open(path, "rb") as fh:
@@ -67,7 +72,7 @@ def _file_digest(path: str) -> int:
 def _conv_model(folder: str, precision: str, batch: int, stamp: Tuple[float, ...]):
     from .. import _core
 
-    table = TinyNASTable(folder, precision)
+    table = TinyNASTable(folder, precision, drop_4x4=drop_4x4(folder))
     ms, scale, per_conv = overhead(folder, precision, batch)
     digest = _file_digest(table.path) ^ int.from_bytes(
         hashlib.blake2b(f"{precision}/{batch}/{ms!r}/{scale!r}/{per_conv!r}".encode(), digest_size=8).digest(),
@@ -121,7 +126,7 @@ def target_ms(model, target, resolution: int, batch: int = 1, precision: str = "
         raise ValueError(f"a block latency table knows structure strings only, not {t.name!r}; use a "
                          f"TinyNAS-format folder")
     folder = model.name.rsplit(" (", 1)[0]
-    table = TinyNASTable(folder, precision)
+    table = TinyNASTable(folder, precision, drop_4x4=drop_4x4(folder))
     convs = module_convs(t.build(residual=True), resolution, batch)
     return model.overhead_ms + model.per_conv_ms * len(convs) + model.scale * sum(table.predict(
         [[int(c[0] == "Depthwise"), *c[1:]] for c in convs]))
@@ -169,5 +174,5 @@ def import_tinynas(source: Union[str, os.PathLike], out: Union[str, os.PathLike]
     return counts
 
 
-__all__ = ["open_latency_table", "network_ms", "target_ms", "block_ms", "import_tinynas", "read_meta", "overhead",
+__all__ = ["drop_4x4", "open_latency_table", "network_ms", "target_ms", "block_ms", "import_tinynas", "read_meta", "overhead",
            "overhead_key", "is_conv_table", "PRECISIONS", "META"]

@@ -27,7 +27,10 @@ Conv = Tuple[str, int, int, int, int, int, int, int]  # type, stride, fused, ker
 
 
 class TinyNASTable:
-    def __init__(self, directory: str, precision: str = "int8"):
+    """drop_4x4: leave out 4x4-input lines as TinyNAS's loader does (its V100 tables); a table
+    measured by `zsnas lut build` keeps them (meta.json says drop_4x4: false)."""
+
+    def __init__(self, directory: str, precision: str = "int8", drop_4x4: bool = True):
         if precision not in FILES:
             raise ValueError(f"TinyNAS tables exist for {', '.join(FILES)}, not {precision!r}")
         self.path = os.path.join(str(directory), FILES[precision])
@@ -46,7 +49,7 @@ class TinyNASTable:
                     continue
                 t, b, ic, h, w, oc, k, s, f, ms = m.groups()
                 b, ic, h, oc, k, s, f, ms = int(b), int(ic), int(h), int(oc), int(k), int(s), int(f), float(ms)
-                if ms < 0 or not math.isfinite(ms) or h == 4:
+                if ms < 0 or not math.isfinite(ms) or (drop_4x4 and h == 4):
                     continue  # a failed measurement; TinyNAS also leaves out every 4x4 input
                 self.exact[(t, s, f, k, b, ic, h, oc)] = ms
                 # TinyNAS groups regular convs by in/out ratio truncated to two decimals (3-channel stems: 0)
