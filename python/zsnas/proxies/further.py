@@ -2,11 +2,12 @@
 condition number), Zen-NAS's Φ-score, plain and depth.
 
 Per-sample gradients -- ntk_cond's rows of ∂(Σ_c logits_i)/∂W and GradSign's ∂L(x_i, y_i)/∂W --
-are computed in one batched backward (``method="batched"``: ``autograd.grad`` with
-``is_grads_batched`` for the NTK, ``torch.func.vmap`` over per-sample gradients for GradSign)
-instead of one backward per sample (``method="loop"``, kept as the reference the tests and the
-bench compare against). When several of these proxies score one network, the NTK is computed
-once (``ctx.memo``: te_nas reads ntk_cond's).
+can be computed in one batched backward (``method="batched"``: ``autograd.grad`` with
+``is_grads_batched`` for the NTK, ``torch.func.vmap`` over per-sample gradients for GradSign) or
+one backward per sample (``method="loop"``); both give the same values (float64 tests). GradSign
+runs batched; ntk_cond runs the loop, which measured faster on this CPU (NTK_METHOD). When several
+of these proxies score one network, the NTK is computed once (``ctx.memo``: te_nas reads
+ntk_cond's).
 
 Orientation: higher is better as returned; each proxy documents its degenerate case (a defined
 value, counted, never NaN).
@@ -71,7 +72,12 @@ def ntk_gram(model: nn.Module, x: torch.Tensor, method: str = "batched") -> torc
     return gram
 
 
-def ntk_cond_score(model: nn.Module, x: torch.Tensor, method: str = "batched") -> ProxyResult:
+# BN couples the samples, so every NTK row costs a full-batch backward whichever way it is taken;
+# vmap over the cotangents measured 0.5-0.6x the loop on this CPU (bench/bench_per_sample.py).
+NTK_METHOD = "loop"
+
+
+def ntk_cond_score(model: nn.Module, x: torch.Tensor, method: str = NTK_METHOD) -> ProxyResult:
     """NTK condition number (TE-NAS): −λmax/λmin of :func:`ntk_gram` (capped at −1e12, degenerate)."""
     value, degenerate = ntk_cond_value(ntk_gram(model, x, method).numpy())
     return _result("ntk_cond", value, degenerate=degenerate)
