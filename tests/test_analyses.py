@@ -95,3 +95,14 @@ def test_bench_report_on_a_run_directory(tmp_path):
     assert "sample and pick" in text and "inter-proxy" in text
     r = CliRunner().invoke(main, ["bench", "--report", str(tmp_path)])
     assert r.exit_code != 0 and "no table.csv" in r.output
+
+
+def test_te_nas_rank_sum_aggregation():
+    from zsnas.evaluate import _parse_aggregates, rank_aggregate_columns
+
+    assert rank_aggregate_columns([[1, 2, 3], [3, 1, 2]], "sum").tolist() == [4.0, 3.0, 5.0]
+    assert rank_aggregate_columns([[1, 1, 3], [3, 1, 2]], "sum").tolist() == [4.5, 2.5, 5.0]  # ties averaged
+    assert _parse_aggregates(["sum:linear_regions+ntk_cond", "a+b"]) == [
+        ("sum:linear_regions+ntk_cond", ("linear_regions", "ntk_cond"), "sum"), ("a+b", ("a", "b"), "log")]
+    with pytest.raises(ValueError, match="must be one of log, sum"):
+        _parse_aggregates("max:a+b")

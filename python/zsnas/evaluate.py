@@ -129,26 +129,41 @@ def correlations(scores, accuracies, flops=None, budgets=None) -> dict:
 # rank aggregation (AZ-NAS §5) of several proxies into one score
 # --------------------------------------------------------------------------------------------
 
-def rank_aggregate_columns(columns: Sequence[Sequence[float]]) -> np.ndarray:
-    """Aggregate proxy columns (each oriented higher-is-better, same candidates, no NaN)."""
+AGGREGATIONS = ("log", "sum")
+
+
+def rank_aggregate_columns(columns: Sequence[Sequence[float]], how: str = "log") -> np.ndarray:
+    """Aggregate proxy columns (each oriented higher-is-better, same candidates, no NaN): "log"
+    is AZ-NAS's non-linear Σ ln(rank/m); "sum" is TE-NAS's plain sum of ranks (ties averaged)."""
+    cols = [np.asarray(c, dtype=np.float64) for c in columns]
+    if how == "sum":
+        return np.sum([stats.rankdata(c) for c in cols], axis=0).astype(np.float64)
+    if how != "log":
+        raise ValueError(f"rank aggregation must be one of {', '.join(AGGREGATIONS)}, not {how!r}")
     from .proxies.rank import rank_aggregate
 
-    cols = [np.asarray(c, dtype=np.float64) for c in columns]
     return np.asarray(rank_aggregate(np.stack(cols, axis=1)), dtype=np.float64)
 
 
-def _parse_aggregates(aggregate) -> List[Tuple[str, Tuple[str, ...]]]:
-    """"a+b+c" | ["a+b", "c+d"] | [["a", "b"]] -> [(name, members)]."""
+def _parse_aggregates(aggregate) -> List[Tuple[str, Tuple[str, ...], str]]:
+    """"a+b+c" | "sum:a+b" | ["a+b", "c+d"] | [["a", "b"]] -> [(name, members, how)]; a "sum:"
+    prefix asks for TE-NAS's rank sum instead of AZ-NAS's log-rank aggregation."""
     if aggregate is None:
         return []
     if isinstance(aggregate, str):
         aggregate = [aggregate]
     out = []
     for spec in aggregate:
+        how = "log"
+        if isinstance(spec, str) and ":" in spec:
+            how, _, spec = spec.partition(":")
+            if how not in AGGREGATIONS:
+                raise ValueError(f"aggregate {how}:{spec}: the rank aggregation must be one of "
+                                 f"{', '.join(AGGREGATIONS)} (log is the default)")
         members = tuple(p.strip() for p in (spec.split("+") if isinstance(spec, str) else spec) if p.strip())
         if len(members) < 2:
             raise ValueError(f"aggregate {spec!r} needs at least two proxies joined by '+'")
-        out.append(("+".join(members), members))
+        out.append((("sum:" if how == "sum" else "") + "+".join(members), members, how))
     return out
 
 
@@ -428,7 +443,7 @@ def evaluate(
 
     names = [p.strip() for p in (proxies.split(",") if isinstance(proxies, str) else proxies) if p.strip()]
     aggs = _parse_aggregates(aggregate)
-    needed = list(dict.fromkeys(names + [m for _, ms in aggs for m in ms]))
+    needed = list(dict.fromkeys(names + [m for _, ms, _ in aggs for m in ms]))
     if not needed:
         raise ValueError("evaluate: no proxy given")
     for label, v in (("workers", workers), ("threads", threads), ("batch_size", batch_size),
@@ -456,7 +471,7 @@ def evaluate(
         if not resume and os.path.exists(scores_path):
             os.remove(scores_path)
         write_atomic(cfg_path, json.dumps({"csv": os.path.abspath(csv_path), "proxies": names,
-                                           "aggregate": [n for n, _ in aggs], "settings": settings,
+                                           "aggregate": [n for n, _, _ in aggs], "settings": settings,
                                            "device": str(device)}, indent=1))
         done = _load_scores(scores_path)
 
@@ -521,20 +536,20 @@ def _run_requests(scorer, rows, requests, scores_path, done, progress) -> None:
 def _summarise(rows, done, names, aggs, out, budgets, plots, settings) -> dict:
     acc = [r["accuracy"] for r in rows]
     columns: Dict[str, List[Optional[float]]] = {}
-    for n in list(dict.fromkeys(names + [m for _, ms in aggs for m in ms])):
+    for n in list(dict.fromkeys(names + [m for _, ms, _ in aggs for m in ms])):
         columns[n] = [done.get(r["key"], {}).get("values", {}).get(n) for r in rows]
-    for agg_name, members in aggs:
+    for agg_name, members, how in aggs:
         ok = [i for i in range(len(rows)) if all(columns[m][i] is not None and not math.isnan(columns[m][i]) for m in members)]
         vals: List[Optional[float]] = [None] * len(rows)
         if ok:
-            agg = rank_aggregate_columns([[columns[m][i] for i in ok] for m in members])
+            agg = rank_aggregate_columns([[columns[m][i] for i in ok] for m in members], how)
             for i, v in zip(ok, agg):
                 vals[i] = float(v)
         columns[agg_name] = vals
     flops = [r["flops"] for r in rows]
     if any(f is None for f in flops):
         flops = columns.get("flops")
-    reported = names + [n for n, _ in aggs]
+    reported = names + [n for n, _, _ in aggs]
 
     results = {"settings": settings, "n_rows": len(rows), "proxies": {},
                "missing_accuracy": [r["key"] for r in rows if r["accuracy"] is None]}

@@ -127,7 +127,7 @@ def linear_regions(ctx: ProxyContext) -> ProxyResult:
                 description="TE-score R − κ (linear regions minus the NTK condition number; higher is better)")
 def te_nas(ctx: ProxyContext) -> ProxyResult:
     """Zen-NAS's TE-score R − κ, with R and −κ as sub-scores (TE-NAS itself sums the two ranks
-    across candidates: `zsnas bench --aggregate linear_regions+ntk_cond`). κ capped at 1e12."""
+    across candidates: `zsnas bench --aggregate sum:linear_regions+ntk_cond`). κ capped at 1e12."""
     ntk = _shared_ntk(ctx)
     lr = linear_regions(ctx)
     return _result("te_nas", lr.value + ntk.value, degenerate=lr.degenerate + ntk.degenerate,
@@ -350,6 +350,7 @@ def phi_score(model: nn.Module, x: torch.Tensor, probes: torch.Tensor) -> ProxyR
     sq = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     for v in probes:
         _, jv = jvp(f, (x,), (v,))
+        jv = jv.detach()
         sq += jv.reshape(jv.shape[0], -1).double().pow(2).sum(1) if torch.isfinite(jv).all() else math.inf
     norms = torch.sqrt(sq / len(probes))
     value = float(torch.log(norms.mean())) if norms.mean() > 0 else -math.inf
