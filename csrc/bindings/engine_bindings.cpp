@@ -180,6 +180,16 @@ void bind_engine(py::module_& m) {
            }, py::arg("arch"), py::arg("resolution"), py::arg("batch") = 1)
       .def("block_ms", &ConvLatencyModel::block_ms, py::arg("arch"), py::arg("resolution"), py::arg("batch") = 1,
            "Σ conv ms of each block (without the overhead and scale)")
+      .def("conv_ms", [](const ConvLatencyModel& m, const std::vector<std::array<int, 8>>& keys) {
+             std::vector<ConvShape> convs;
+             for (const auto& k : keys) {
+               ConvShape c;
+               c.depthwise = k[0], c.stride = k[1], c.fused = k[2], c.kernel = k[3];
+               c.batch = k[4], c.in_c = k[5], c.in_h = k[6], c.out_c = k[7];
+               convs.push_back(c);
+             }
+             return m.conv_ms(convs);
+           }, py::arg("keys"), "ms of each [depthwise, stride, fused, kernel, batch, in_c, in_h, out_c] (memoised)")
       .def_property_readonly("overhead_ms", &ConvLatencyModel::overhead_ms)
       .def_property_readonly("scale", &ConvLatencyModel::scale)
       .def_property_readonly("per_conv_ms", &ConvLatencyModel::per_conv_ms)

@@ -53,12 +53,13 @@ class ConvLatencyModel : public LatencyModel {
   double per_conv_ms() const { return per_conv_; }
   size_t memo_size() const;
   int64_t predictor_calls() const;
+  // ms of each convolution (memoised; unseen shapes asked of the predictor in one call).
+  std::vector<double> conv_ms(const std::vector<ConvShape>& convs) const;
 
  private:
   struct KeyHash {
     size_t operator()(const std::array<int, 8>& k) const;
   };
-  std::vector<double> conv_ms(const std::vector<ConvShape>& convs) const;
 
   Predictor predict_;
   double overhead_ = 0, scale_ = 1, per_conv_ = 0;

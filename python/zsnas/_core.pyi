@@ -265,6 +265,10 @@ class ConvLatencyModel:
         """
         Σ conv ms of each block (without the overhead and scale)
         """
+    def conv_ms(self, keys: collections.abc.Sequence[typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(8)"]]) -> list[float]:
+        """
+        ms of each [depthwise, stride, fused, kernel, batch, in_c, in_h, out_c] (memoised)
+        """
     def network_ms(self, arch: CoreArch, resolution: typing.SupportsInt | typing.SupportsIndex, batch: typing.SupportsInt | typing.SupportsIndex = 1) -> float:
         ...
     @property

@@ -117,7 +117,7 @@ def target_ms(model, target, resolution: int, batch: int = 1, precision: str = "
     """Predicted ms of anything zsnas.targets resolves: a structure through the engine's model,
     another network (a ResNet) from its hooked convolutions with a conv table's overhead."""
     from ..targets import resolve_target
-    from .tinynas import TinyNASTable, module_convs
+    from .tinynas import module_convs
 
     t = resolve_target(target)
     if t.kind == "arch":
@@ -125,11 +125,9 @@ def target_ms(model, target, resolution: int, batch: int = 1, precision: str = "
     if hasattr(model, "query"):
         raise ValueError(f"a block latency table knows structure strings only, not {t.name!r}; use a "
                          f"TinyNAS-format folder")
-    folder = model.name.rsplit(" (", 1)[0]
-    table = TinyNASTable(folder, precision, drop_4x4=drop_4x4(folder))
     convs = module_convs(t.build(residual=True), resolution, batch)
-    return model.overhead_ms + model.per_conv_ms * len(convs) + model.scale * sum(table.predict(
-        [[int(c[0] == "Depthwise"), *c[1:]] for c in convs]))
+    ms = model.conv_ms([[int(c[0] == "Depthwise"), *c[1:]] for c in convs])
+    return model.overhead_ms + model.per_conv_ms * len(convs) + model.scale * sum(ms)
 
 
 def block_ms(model, arch, resolution: int, batch: int = 1, precision: str = "fp32", device: str = "cpu"):
