@@ -254,3 +254,34 @@ def test_params_and_flops_per_stage_by_hand_and_summing_to_the_exact_counts():
                       device="cpu")
     assert rep["params_stage2"].value == 1152 + 32 + 512 + 64 + 330 and rep["flops_stage1"].value == 216 * 64
     assert rep["params_stage5"].value == 0 and rep["params_stage5"].degenerate == 1
+
+
+class WithUnused(nn.Module):
+    """conv -> pool -> linear, and a conv the forward never calls (a supernet's idle branch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.idle = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+def test_gradsign_leaves_out_the_layers_the_network_never_runs():
+    torch.manual_seed(0)
+    model = WithUnused()
+    x, y = torch.randn(5, 3, 6, 6), torch.tensor([1, 3, 3, 7, 0])
+    assert FP.layers_run(model, x[:1]) == [True, False, True]
+    grads = FP.per_sample_loss_grads(model, x, y, "loop")
+    signs = [torch.sign(g.reshape(5, -1).double()) for g in (grads[0], grads[2])]
+    want = float(sum(s.sum(0).abs().sum() for s in signs) / sum(s.shape[1] for s in signs))
+    r = FP.gradsign_score(model, x, y)
+    assert r.value == pytest.approx(want, rel=1e-9) and r.sub_scores["layers_used"] == 2
+    # counting the idle conv's zeros, as the authors' code does, would lower the mean
+    assert gradsign_with_zeros(grads) < r.value
+
+
+def gradsign_with_zeros(grads):
+    return FP.gradsign_value(grads)[0]

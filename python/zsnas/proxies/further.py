@@ -179,13 +179,32 @@ def gradsign_value(grads: Sequence[torch.Tensor]) -> Tuple[float, int]:
     return (total / count if count else 0.0), int(not nonzero)
 
 
+def layers_run(model: nn.Module, x: torch.Tensor) -> List[bool]:
+    """For each of layers(model): does a forward of x call it? (An NB201 cell's dead edges do not.)"""
+    ran = set()
+    handles = [m.register_forward_hook(lambda mod, i, o: ran.add(id(mod))) for m in layers(model)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return [id(m) in ran for m in layers(model)]
+
+
 def gradsign_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "batched") -> ProxyResult:
-    value, degenerate = gradsign_value(per_sample_loss_grads(model, x, y, method))
-    return _result("gradsign", value, degenerate=degenerate)
+    """GradSign over the layers the network runs: AZ-NAS's correction of the authors' code,
+    which counts an unused layer's zeros and so dilutes the mean (a sum over the used layers'
+    entries divided by their number)."""
+    used = layers_run(model, x[:1])
+    grads = [g for g, u in zip(per_sample_loss_grads(model, x, y, method), used) if u]
+    value, degenerate = gradsign_value(grads)
+    return _result("gradsign", value, degenerate=degenerate, layers_used=sum(used))
 
 
 @register_proxy("gradsign", min_batch_size=2,
-                description="mean_k |Σ_i sign(∂L_i/∂W_k)|, per-sample gradient sign agreement (higher is better)")
+                description="mean_k |Σ_i sign(∂L_i/∂W_k)| over the layers run, per-sample gradient sign agreement "
+                            "(higher is better)")
 def gradsign(ctx: ProxyContext) -> ProxyResult:
     model = prepare(ctx)
     x, y = batch(ctx)
