@@ -124,8 +124,8 @@ def int8(out_dir: str, n: int = 10) -> None:
     for i in range(n):
         a = str(sp.sample(rng))
         f, q = os.path.join(out_dir, f"n{i}.onnx"), os.path.join(out_dir, f"n{i}.int8.onnx")
-        zsnas.export.onnx(a, f, seed=i)
-        rep = zsnas.export.int8(a, q, samples=32, seed=i)
+        zsnas.export.onnx(a, f, resolution=32, num_classes=10, seed=i)
+        rep = zsnas.export.int8(a, q, samples=32, resolution=32, num_classes=10, seed=i)
         t32 = time_onnxruntime(f, batch=8, resolution=32, runs=30, warmup=5).median_ms
         t8 = time_onnxruntime(q, batch=8, resolution=32, runs=30, warmup=5).median_ms
         cos.append(rep.checks["logit_cosine"])

@@ -145,6 +145,7 @@ def int8(target: Any, path: Union[str, os.PathLike], calibration: Union[None, st
     calib, held_out = data[:-8] if len(data) > 8 else data, data[-8:]
     calibrate_bn(model, calib)
     path = str(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with tempfile.TemporaryDirectory() as d:
         fp32 = os.path.join(d, "fp32.onnx")
         export_model(model, fp32, res, batch, opset)

@@ -101,6 +101,7 @@ def onnx(target: Any, path: Union[str, os.PathLike], resolution: Optional[int] =
     onnx_mod, _ = _onnx_modules()
     model, t, res, nc = build_for_export(target, resolution, num_classes, seed)
     path = str(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=os.path.dirname(os.path.abspath(path)))
     os.close(fd)
     try:
