@@ -262,3 +262,11 @@ def test_int8_agrees_with_fp32_on_random_networks_after_bn_calibration(tmp_path)
 @pytest.mark.slow
 def test_int8_agrees_with_fp32_on_ten_random_networks(tmp_path):
     assert min(_int8_cosines(tmp_path, 10)) >= 0.99
+
+
+def test_int8_calibration_methods_are_named_and_checked(tmp_path):
+    rep = zsnas.export.int8(SMALL, tmp_path / "p.onnx", samples=16, resolution=32, num_classes=10,
+                            method="percentile")
+    assert rep.checks["logit_cosine"] > 0.9
+    with pytest.raises(ValueError, match="calibration method must be one of minmax, percentile, entropy"):
+        zsnas.export.int8(SMALL, tmp_path / "q.onnx", method="kl")

@@ -17,11 +17,14 @@ from .cli_common import positive
 @click.option("--calibration", type=click.Path(exists=True), default=None,
               help="int8: a .npy array or a folder of images [default: Gaussian noise].")
 @click.option("--samples", type=positive(), default=64, show_default=True, help="int8: calibration samples.")
+@click.option("--calibrate", type=click.Choice(["minmax", "percentile", "entropy"]), default="minmax",
+              show_default=True, help="int8: activation calibration.")
 @click.option("--time", "time_it", is_flag=True,
               help="Time the result as trtexec does (median / p90): onnxruntime on the CPU, or the TensorRT engine.")
 @click.option("--time-batch", type=positive(), default=64, show_default=True)
 @click.option("--runs", type=positive(), default=50, show_default=True)
-def export(target, fmt, out, resolution, num_classes, batch, opset, calibration, samples, time_it, time_batch, runs):
+def export(target, fmt, out, resolution, num_classes, batch, opset, calibration, samples, calibrate, time_it,
+           time_batch, runs):
     """Export TARGET (anything `zsnas score` accepts) for deployment."""
     from . import export as ex
 
@@ -39,7 +42,7 @@ def export(target, fmt, out, resolution, num_classes, batch, opset, calibration,
         report = ex.onnx(target, onnx_out, resolution=resolution, num_classes=num_classes, batch=batch, opset=opset)
     else:  # int8, or a TensorRT engine from calibration data: the Q/DQ model
         report = ex.int8(target, onnx_out, calibration=calibration, samples=samples, resolution=resolution,
-                         num_classes=num_classes, batch=batch, opset=opset)
+                         num_classes=num_classes, batch=batch, opset=opset, method=calibrate)
     ops = ", ".join(f"{k} {v}" for k, v in sorted(report.ops.items()))
     click.echo(f"{report.path}: {report.target} at {report.resolution} px, {report.num_classes} classes, batch "
                f"{report.batch}, opset {report.opset}; onnxruntime vs torch max |error| {report.max_abs_error:.3g}")
