@@ -286,3 +286,14 @@ def test_the_overhead_fit_recovers_a_known_model():
     assert fit_overhead(pred, n, [0.3 + 0.8 * p for p in pred]) == pytest.approx((0.3, 0.8, 0.0), abs=1e-12)
     # too few networks for three terms: (ms, scale) only
     assert fit_overhead(pred[:3], n[:3], [0.5 + 2 * p for p in pred[:3]]) == pytest.approx((0.5, 2.0, 0.0))
+
+
+def test_a_run_written_with_the_old_latency_model_setting_resumes(tmp_path, imported):
+    out = tmp_path / "s"
+    search(space="mbv2", proxy="params", iterations=100, latency_table=imported, latency_batch=64,
+           latency_precision="int8", budget={"latency_ms": 6.0}, out=out, progress=False)
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["latency_model"] = f"tinynas:{cfg.pop('latency_table')}:{cfg.pop('latency_precision')}"
+    (out / "config.json").write_text(json.dumps(cfg))
+    more = search(out=out, resume=True, iterations=150, progress=False)
+    assert more.counters["iteration"] == 150 and all(e.latency_ms <= 6.0 for e in more.history)

@@ -784,6 +784,10 @@ def _load_config(path: Path) -> SearchConfig:
     except (OSError, ValueError) as e:
         raise RunDirError(f"{path} cannot be read: {e}") from None
     known = {f for f in SearchConfig.__dataclass_fields__}
+    old = d.pop("latency_model", None)  # runs of 2026-12-01: "tinynas:DIR:PRECISION", now a table folder
+    if old:
+        directory, _, precision = str(old).partition(":")[2].rpartition(":")
+        d["latency_table"], d["latency_precision"] = directory, precision
     return SearchConfig(**{k: v for k, v in d.items() if k in known})
 
 
