@@ -37,6 +37,7 @@ class TinyNASTable:
         if not os.path.isfile(self.path):
             raise ValueError(f"no TinyNAS table {self.path} (the folder ../shared/data/latency/tinynas-v100 holds them)")
         self.precision = precision
+        self._point_memo: Dict[tuple, float] = {}
         self.exact: Dict[tuple, float] = {}
         # (type, stride, fused, kernel) -> batch -> ratio -> [(out_c, in_h, ms)]
         self.groups: Dict[tuple, Dict[int, Dict[float, list]]] = {}
@@ -73,6 +74,14 @@ class TinyNASTable:
                                              and len(np.unique(pts[:, 1])) > 1)
 
     def _in_ratio(self, key: tuple, batch: int, ratio: float, out_c: int, in_h: int) -> float:
+        # Convolutions differing only in in-channels share these points (a search meets many)
+        memo_key = (key, batch, ratio, out_c, in_h)
+        hit = self._point_memo.get(memo_key)
+        if hit is None:
+            hit = self._point_memo[memo_key] = self._interpolate_point(key, batch, ratio, out_c, in_h)
+        return hit
+
+    def _interpolate_point(self, key: tuple, batch: int, ratio: float, out_c: int, in_h: int) -> float:
         linear, nearest = self._interpolators(key, batch, ratio)
         v = float(linear(out_c, in_h)) if linear is not None else math.nan
         return v if math.isfinite(v) and v >= 0 else float(nearest(out_c, in_h))
