@@ -468,3 +468,19 @@ def test_the_ray_backend_without_ray_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ValueError, match=r"pip install 'zsnas\[ray\]'"):
         get_scorer("ray", workers=2)
+
+
+def test_a_proxy_version_bump_misses_the_cache(monkeypatch):
+    import dataclasses
+
+    from zsnas.proxies import registry
+    from zsnas.scoring.cache import proxy_key
+
+    req = ScoreRequest(target=resolve_target(SMALL), proxies=("synflow",), resolution=32, num_classes=10,
+                       batch_size=8, seed=0)
+    before = proxy_key(req, "synflow")
+    assert json.loads(before)[3] == 1 and json.loads(proxy_key(req, "gradsign"))[3] == 2
+    spec = registry.get_proxy("synflow")
+    monkeypatch.setitem(registry._REGISTRY, "synflow", dataclasses.replace(spec, version=2))
+    assert proxy_key(req, "synflow") != before
+    assert json.loads(proxy_key(req, "az_trainability"))[3] == registry.get_proxy("az").version  # the family's

@@ -202,7 +202,7 @@ def gradsign_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: s
     return _result("gradsign", value, degenerate=degenerate, layers_used=sum(used))
 
 
-@register_proxy("gradsign", min_batch_size=2,
+@register_proxy("gradsign", min_batch_size=2, version=2,  # 2: unused layers left out
                 description="mean_k |Σ_i sign(∂L_i/∂W_k)| over the layers run, per-sample gradient sign agreement "
                             "(higher is better)")
 def gradsign(ctx: ProxyContext) -> ProxyResult:

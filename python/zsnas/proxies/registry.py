@@ -76,6 +76,7 @@ class ProxySpec:
     needs_residual: bool = True  # informational: which variant the proxy builds by default
     description: str = ""
     min_batch_size: int = 1  # proxies over sample pairs (kernels, correlations) are meaningless on one
+    version: int = 1  # bumped when the proxy's values change: score caches key on it
 
     def check(self, batch_size: int) -> None:
         """ValueError when the proxy cannot mean anything at this batch size."""
@@ -87,14 +88,16 @@ class ProxySpec:
 _REGISTRY: Dict[str, ProxySpec] = {}
 
 
-def register_proxy(name: str, *, description: str = "", needs_residual: bool = True, min_batch_size: int = 1):
-    """Decorator registering `fn(ctx) -> ProxyResult | float` under `name`."""
+def register_proxy(name: str, *, description: str = "", needs_residual: bool = True, min_batch_size: int = 1,
+                   version: int = 1):
+    """Decorator registering `fn(ctx) -> ProxyResult | float` under `name`. Bump `version` when
+    a change of the code changes its values, so that score caches do not serve the old ones."""
 
     def deco(fn):
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"proxy {name!r} is already registered")
         _REGISTRY[name] = ProxySpec(name, fn, needs_residual, description or (fn.__doc__ or "").strip(),
-                                    int(min_batch_size))
+                                    int(min_batch_size), int(version))
         return fn
 
     return deco

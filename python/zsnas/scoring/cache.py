@@ -1,7 +1,7 @@
 """A persistent score cache: SQLite, safe for several processes at once, plain values only.
 
-Keyed by (zsnas version, canonical target, proxy, every setting that changes the value:
-resolution, classes, batch size, repeats, seed, device type). Values are JSON (no pickle: a
+Keyed by (zsnas version, canonical target, proxy and its registered version, every setting
+that changes the value: resolution, classes, batch size, repeats, seed, device type). Values are JSON (no pickle: a
 cache file from elsewhere can never run code). Failed proxies are not cached (an out-of-memory
 today may fit tomorrow). A file that is not a zsnas cache, or is damaged, is refused with an
 error naming it, never read as values.
@@ -54,9 +54,14 @@ def proxy_key(req: ScoreRequest, proxy: str) -> Optional[str]:
     t = target_key(req)
     if t is None:
         return None
+    from .. import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
+    from ..proxies.registry import get_proxy
+    from .runner import family
+
     device = req.device.split(":")[0]
-    return json.dumps([__version__, t, proxy, req.resolution, req.num_classes, req.batch_size, req.repeats, req.seed,
-                       device])
+    version = get_proxy(family(proxy)[0] or proxy).version
+    return json.dumps([__version__, t, proxy, version, req.resolution, req.num_classes, req.batch_size, req.repeats,
+                       req.seed, device])
 
 
 class ScoreCache:
