@@ -171,13 +171,10 @@ def module_convs(model, resolution: int, batch: int) -> List[Conv]:
         out.append(("Depthwise" if depthwise else "Regular", conv.stride[0], int(id(conv) in fused),
                     conv.kernel_size[0], batch, conv.in_channels, int(x.shape[-1]), conv.out_channels))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, 3, resolution, resolution))
-    finally:
-        for h in handles:
-            h.remove()
+    from ..nn.hooks import forward_with_hooks
+
+    forward_with_hooks(model.eval(), torch.zeros(1, 3, resolution, resolution),
+                       (m for m in model.modules() if isinstance(m, nn.Conv2d)), hook)
     return out
 
 

@@ -21,6 +21,21 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def layer_macs(mod: nn.Module, out: torch.Tensor, linear_bias: bool = False) -> int:
+    """MACs per sample of one Conv2d or Linear application with output `out` (0 for others)."""
+    if isinstance(mod, nn.Conv2d):
+        kh, kw = mod.kernel_size
+        # out[0]: one sample; numel = C_out * H_out * W_out.
+        return kh * kw * (mod.in_channels // mod.groups) * out[0].numel()
+    if isinstance(mod, nn.Linear):
+        rows = out.numel() // (out.shape[0] * mod.out_features)  # extra dims beyond batch
+        macs = mod.in_features * mod.out_features
+        if linear_bias and mod.bias is not None:
+            macs += mod.out_features
+        return macs * rows
+    return 0
+
+
 def install_mac_hooks(model: nn.Module, linear_bias: bool = False):
     """Forward hooks charging Conv2d/Linear MACs per sample into ``total[0]``.
 
@@ -29,24 +44,10 @@ def install_mac_hooks(model: nn.Module, linear_bias: bool = False):
     """
     total = [0]
 
-    def conv_hook(mod: nn.Conv2d, inp, out) -> None:
-        kh, kw = mod.kernel_size
-        # out[0]: one sample; numel = C_out * H_out * W_out.
-        total[0] += kh * kw * (mod.in_channels // mod.groups) * out[0].numel()
+    def hook(mod: nn.Module, inp, out) -> None:
+        total[0] += layer_macs(mod, out, linear_bias)
 
-    def linear_hook(mod: nn.Linear, inp, out) -> None:
-        rows = out.numel() // (out.shape[0] * mod.out_features)  # extra dims beyond batch
-        macs = mod.in_features * mod.out_features
-        if linear_bias and mod.bias is not None:
-            macs += mod.out_features
-        total[0] += macs * rows
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     return total, handles
 
 

@@ -312,18 +312,14 @@ def relu_patterns(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     """[B, units] binary activation pattern (output > 0) of every nn.ReLU, concatenated (NASWOT's
     codes, TE-NAS's linear regions). Functional relu calls are not seen (the zsnas builders use
     nn.ReLU modules)."""
+    from ..nn.hooks import forward_with_hooks
+
     codes: List[np.ndarray] = []
 
     def hook(mod, inp, out):
         codes.append((out.detach() > 0).reshape(out.shape[0], -1).cpu().numpy())
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, x, (m for m in model.modules() if isinstance(m, nn.ReLU)), hook)
     if not codes:
         return np.zeros((x.shape[0], 0), dtype=bool)
     return np.concatenate(codes, axis=1)

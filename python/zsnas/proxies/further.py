@@ -181,14 +181,10 @@ def gradsign_value(grads: Sequence[torch.Tensor]) -> Tuple[float, int]:
 
 def layers_run(model: nn.Module, x: torch.Tensor) -> List[bool]:
     """For each of layers(model): does a forward of x call it? (An NB201 cell's dead edges do not.)"""
+    from ..nn.hooks import forward_with_hooks
+
     ran = set()
-    handles = [m.register_forward_hook(lambda mod, i, o: ran.add(id(mod))) for m in layers(model)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, x, layers(model), lambda mod, i, o: ran.add(id(mod)))
     return [id(m) in ran for m in layers(model)]
 
 
@@ -291,28 +287,18 @@ def stage_counts(model: nn.Module, resolution: int, in_channels: int = 3) -> Lis
     """Params and conv+linear MACs per stage, a stage being the layers that run at one feature
     resolution (in the order met from the input; the classifier counts in the last stage).
     Parameters of Conv/Linear/BN layers are counted (those of a layer applied twice once)."""
-    rows: List[tuple] = []  # (resolution of the layer's output, params, macs) in forward order
+    from ..nn.counting import layer_macs
+    from ..nn.hooks import forward_with_hooks
+
+    rows: List[tuple] = []  # (module, resolution of its output, params, macs) in forward order
 
     def hook(m, inp, out):
         h = out.shape[-1] if out.dim() == 4 else None
-        own = sum(p.numel() for p in m.parameters(recurse=False))
-        if isinstance(m, nn.Conv2d):
-            macs = out.shape[1] * out.shape[2] * out.shape[3] * (m.in_channels // m.groups) * m.kernel_size[0] * \
-                m.kernel_size[1]
-        elif isinstance(m, nn.Linear):
-            macs = m.in_features * m.out_features
-        else:
-            macs = 0
-        rows.append((id(m), h, own, macs))
+        rows.append((id(m), h, sum(p.numel() for p in m.parameters(recurse=False)), layer_macs(m, out)))
 
     kinds = (nn.Conv2d, nn.Linear) + _BN_TYPES
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, in_channels, resolution, resolution))
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model.eval(), torch.zeros(1, in_channels, resolution, resolution),
+                       (m for m in model.modules() if isinstance(m, kinds)), hook)
     stages: List[Dict[str, int]] = []
     where: Dict[int, int] = {}
     seen = set()
