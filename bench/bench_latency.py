@@ -4,7 +4,7 @@ engine's throughput with a latency budget.
     python bench/bench_latency.py tables [--quick]   # ~25 minutes on this 2-core machine
     python bench/bench_latency.py v100               # seconds
     python bench/bench_latency.py engine             # seconds
-    python bench/bench_latency.py int8               # a minute
+    python bench/bench_latency.py int8               # ~5 minutes
 
 tables: `zsnas lut build` (onnxruntime, one thread) for mbv2 at 224 and res at 32, batches 1
     and 8, each validated on 100 networks of the space that fitted nothing (`zsnas lut
@@ -12,8 +12,9 @@ tables: `zsnas lut build` (onnxruntime, one thread) for mbv2 at 224 and res at 3
     measurements of each network), with build time and measured-entries count.
 v100: TinyNAS's V100 TensorRT predictions (FP16 and INT8, batch 64) of ResNet-50 and the zoo's
     ZenNets, from `zsnas lut import-tinynas ../shared/data/latency/tinynas-v100`.
-int8: fp32 vs int8 (Q/DQ) of 10 random res networks after BN calibration: logit cosine on
-    held-out inputs and onnxruntime latency (one thread, batch 8).
+int8: fp32 vs int8 (Q/DQ) of 10 random networks each of res at 32 and 224 and mbv2 at 224 after
+    BN calibration: logit cosine on held-out inputs beside the fp32 network's own sensitivity
+    (its cosine under int8-sized weight noise), and onnxruntime latency (one thread, batch 8).
 engine: candidates/s of a native (params) mbv2 search at 224 with and without a V100 INT8
     batch-64 latency budget (the conv model memoised in C++), and with the block-level JSON
     table the engine had before, all in this run.
@@ -109,31 +110,44 @@ def engine(out_dir: str) -> None:
     print(f"memo: {model.memo_size:,} convolutions")
 
 
+INT8_CASES = (("res", 32, 10), ("res", 224, 1000), ("mbv2", 224, 1000))
+
+
 def int8(out_dir: str, n: int = 10) -> None:
-    """fp32 vs int8 (Q/DQ, BN calibrated) on random res networks: logit cosine and onnxruntime latency."""
+    """fp32 vs int8 (Q/DQ, BN calibrated) on random networks: logit cosine beside the fp32
+    network's own sensitivity (its cosine under int8-sized weight noise), and onnxruntime latency."""
     import numpy as np
 
     import zsnas
     from zsnas.export.profile import time_onnxruntime
     from zsnas.spaces import Rng, get_space
 
-    sp, rng = get_space("res"), Rng(11)
-    print("| network | logit cosine | top-1 agreement | fp32 ms (b8) | int8 ms (b8) | int8 / fp32 |")
-    print("|---|---|---|---|---|---|")
-    cos, ratio = [], []
-    for i in range(n):
-        a = str(sp.sample(rng))
-        f, q = os.path.join(out_dir, f"n{i}.onnx"), os.path.join(out_dir, f"n{i}.int8.onnx")
-        zsnas.export.onnx(a, f, resolution=32, num_classes=10, seed=i)
-        rep = zsnas.export.int8(a, q, samples=32, resolution=32, num_classes=10, seed=i)
-        t32 = time_onnxruntime(f, batch=8, resolution=32, runs=30, warmup=5).median_ms
-        t8 = time_onnxruntime(q, batch=8, resolution=32, runs=30, warmup=5).median_ms
-        cos.append(rep.checks["logit_cosine"])
-        ratio.append(t8 / t32)
-        print(f"| res #{i} | {cos[-1]:.4f} | {rep.checks['top1_agreement']:.2f} | {t32:.3f} | {t8:.3f} | "
-              f"{t8 / t32:.2f} |", flush=True)
-    print(f"cosine min {min(cos):.4f} / median {float(np.median(cos)):.4f} / max {max(cos):.4f}; "
-          f"int8/fp32 latency median {float(np.median(ratio)):.2f}")
+    print("| network | logit cosine | fp32 with int8-sized weight noise | top-1 agreement | fp32 ms (b8) | "
+          "int8 ms (b8) | int8 / fp32 |")
+    print("|---|---|---|---|---|---|---|")
+    summary = []
+    for space, res, classes in INT8_CASES:
+        sp, rng = get_space(space), Rng(11)
+        cos, bound, ratio = [], [], []
+        for i in range(n):
+            a = str(sp.sample(rng))
+            f, q = os.path.join(out_dir, f"{space}{res}-{i}.onnx"), os.path.join(out_dir, f"{space}{res}-{i}.int8.onnx")
+            zsnas.export.onnx(a, f, resolution=res, num_classes=classes, seed=i)
+            rep = zsnas.export.int8(a, q, samples=32, resolution=res, num_classes=classes, seed=i)
+            t32 = time_onnxruntime(f, batch=8, resolution=res, runs=20, warmup=3).median_ms
+            t8 = time_onnxruntime(q, batch=8, resolution=res, runs=20, warmup=3).median_ms
+            cos.append(rep.checks["logit_cosine"])
+            bound.append(rep.checks["weight_noise_cosine"])
+            ratio.append(t8 / t32)
+            print(f"| {space} @ {res} #{i} | {cos[-1]:.4f} | {bound[-1]:.4f} | {rep.checks['top1_agreement']:.2f} | "
+                  f"{t32:.3f} | {t8:.3f} | {t8 / t32:.2f} |", flush=True)
+        summary.append((space, res, cos, bound, ratio))
+    for space, res, cos, bound, ratio in summary:
+        print(f"{space} @ {res}: int8 cosine min {min(cos):.4f} / median {float(np.median(cos)):.4f} / max "
+              f"{max(cos):.4f}; fp32 under int8-sized weight noise min {min(bound):.4f} / median "
+              f"{float(np.median(bound)):.4f}; int8 at or above it (-0.02) on "
+              f"{sum(c >= b - 0.02 for c, b in zip(cos, bound))} / {len(cos)}; "
+              f"int8/fp32 latency median {float(np.median(ratio)):.2f}")
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (p
 from onnx import numpy_helper  # noqa: E402
 
 import zsnas  # noqa: E402
-from zsnas.export.int8 import calibrate_bn, calibration_data  # noqa: E402
+from zsnas.export.int8 import calibrate_bn, calibration_data, weight_noise_cosine  # noqa: E402
 from zsnas.targets import resolve_target  # noqa: E402
 
 SMALL = "SuperConvK3BNRELU(3,8,2,1)SuperResK1K3K1(8,16,2,8,1)SuperResIDWE2K3(16,24,2,16,1)SuperConvK1BNRELU(24,32,1,1)"
@@ -262,6 +262,37 @@ def test_int8_agrees_with_fp32_on_random_networks_after_bn_calibration(tmp_path)
 @pytest.mark.slow
 def test_int8_agrees_with_fp32_on_ten_random_networks(tmp_path):
     assert min(_int8_cosines(tmp_path, 10)) >= 0.99
+
+
+def test_weight_noise_cosine_matches_the_hand_derived_value_and_restores_the_weights():
+    # One linear layer, each row [127, 1, ..., 1]: the int8 step is 1, so every weight moves by
+    # U(-1/2, 1/2); the input [0, 1, ..., 1] hides the first column, so each logit is
+    # (d - 1) + δ with Var δ = (d - 1) / 12 and, for constant logits, 1 - cos ≈ Var δ / (2 (d - 1)²)
+    # = 1 / (24 (d - 1)).
+    d, k = 101, 4000
+    w = torch.ones(k, d)
+    w[:, 0] = 127
+    model = nn.Sequential(nn.Linear(d, k, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(w)
+    x = np.ones((1, d), dtype=np.float32)
+    x[0, 0] = 0
+    got = 1 - weight_noise_cosine(model, x, seed=3)
+    assert got == pytest.approx(1 / (24 * (d - 1)), rel=0.1)
+    assert torch.equal(model[0].weight, w)
+
+
+def test_int8_reaches_the_bound_the_random_networks_own_sensitivity_sets(tmp_path):
+    # Randomly initialised BN networks are chaotic: int8's cosine is of the size of fp32's own under
+    # int8-sized weight noise, and should not fall far below it.
+    from zsnas.spaces import Rng, get_space
+
+    sp, rng = get_space("res"), Rng(11)
+    for i in range(3):
+        rep = zsnas.export.int8(str(sp.sample(rng)), tmp_path / f"b{i}.onnx", samples=32, resolution=32,
+                                num_classes=10, seed=i)
+        assert rep.checks["logit_cosine"] >= rep.checks["weight_noise_cosine"] - 0.03
+        assert any("own sensitivity" in n for n in rep.notes)
 
 
 def test_int8_calibration_methods_are_named_and_checked(tmp_path):

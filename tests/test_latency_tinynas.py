@@ -177,10 +177,21 @@ def test_the_engine_predicts_what_the_table_sums(imported):
     model = open_latency_table(imported, "int8", 64)
     table = TinyNASTable(str(imported), "int8")
     sp, rng = get_space("mbv2"), Rng(5)
-    for _ in range(20):
-        a = sp.sample(rng)
+    archs = [sp.sample(rng) for _ in range(20)]
+    for a in archs:
         assert model.network_ms(Arch(a)._core, 224, 64) == pytest.approx(table.network_ms(a, 224, 64), rel=1e-12)
     assert model.memo_size > 0 and model.predictor_calls <= 20
+    # Second time round every block is in the block memo: same values, no predictor call, and a
+    # child that shares blocks with its parent reads them from the memo too.
+    calls, blocks = model.predictor_calls, model.block_memo_size
+    assert 0 < blocks <= sum(len(Arch(a).blocks) for a in archs)
+    for a in archs:
+        assert model.network_ms(Arch(a)._core, 224, 64) == pytest.approx(table.network_ms(a, 224, 64), rel=1e-12)
+    assert model.predictor_calls == calls and model.block_memo_size == blocks
+    for a in archs[:5]:
+        child = sp.mutate(a, rng)
+        assert model.network_ms(Arch(child)._core, 224, 64) == pytest.approx(table.network_ms(child, 224, 64),
+                                                                           rel=1e-12)
 
 
 def test_a_search_under_a_v100_int8_latency_budget(tmp_path, imported):

@@ -196,6 +196,7 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("name", &ConvLatencyModel::name)
       .def_property_readonly("fingerprint", &ConvLatencyModel::fingerprint)
       .def_property_readonly("memo_size", &ConvLatencyModel::memo_size)
+      .def_property_readonly("block_memo_size", &ConvLatencyModel::block_memo_size)
       .def_property_readonly("predictor_calls", &ConvLatencyModel::predictor_calls);
 
   py::class_<RankTopK>(m, "RankTopK",

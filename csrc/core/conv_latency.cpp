@@ -2,11 +2,13 @@
 // sum-over-convolutions latency model.
 #include "conv_latency.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "block_pack.h"  // mix64
 #include "expand.h"
+#include "latency.h"  // block_out_resolution
 
 namespace zsnas {
 
@@ -115,11 +117,50 @@ std::vector<double> ConvLatencyModel::conv_ms(const std::vector<ConvShape>& conv
   return ms;
 }
 
+size_t ConvLatencyModel::BlockKeyHash::operator()(const BlockKey& k) const {
+  uint64_t h = mix64(k.lo ^ 0x9e3779b97f4a7c15ull);
+  h = mix64(h ^ k.hi);
+  return static_cast<size_t>(mix64(h ^ (uint64_t(uint32_t(k.in_h)) << 32 | uint32_t(k.batch))));
+}
+
 double ConvLatencyModel::network_ms(const Arch& arch, int resolution, const LatencyKey& key) const {
-  std::vector<double> ms = conv_ms(network_convs(arch, resolution, key.batch));
+  if (key.batch < 1) throw std::invalid_argument("latency batch must be >= 1, got " + std::to_string(key.batch));
+  const auto& blocks = arch.blocks();
+  std::vector<BlockKey> keys(blocks.size());
+  std::vector<BlockCost> cost(blocks.size());
+  bool all_known = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int h = resolution;
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      const PackedBlock p = pack_block(blocks[i]);
+      keys[i] = BlockKey{p.lo, p.hi, h, key.batch};
+      auto it = block_memo_.find(keys[i]);
+      if (it != block_memo_.end())
+        cost[i] = it->second;
+      else
+        all_known = false;
+      h = block_out_resolution(blocks[i], h);
+    }
+  }
+  if (!all_known) {  // the whole network's convolutions, unseen shapes in one predictor call
+    std::vector<ConvShape> convs = network_convs(arch, resolution, key.batch);
+    std::vector<double> ms = conv_ms(convs);
+    std::fill(cost.begin(), cost.end(), BlockCost{});
+    for (size_t j = 0; j < convs.size(); ++j) {
+      cost[convs[j].block].ms += ms[j];
+      cost[convs[j].block].convs += 1;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < blocks.size(); ++i) block_memo_.emplace(keys[i], cost[i]);
+  }
   double sum = 0;
-  for (double v : ms) sum += v;
-  return overhead_ + scale_ * sum + per_conv_ * static_cast<double>(ms.size());
+  int64_t n = 0;
+  for (const BlockCost& c : cost) {
+    sum += c.ms;
+    n += c.convs;
+  }
+  return overhead_ + scale_ * sum + per_conv_ * static_cast<double>(n);
 }
 
 std::vector<double> ConvLatencyModel::block_ms(const Arch& arch, int resolution, int batch) const {
@@ -132,6 +173,11 @@ std::vector<double> ConvLatencyModel::block_ms(const Arch& arch, int resolution,
 size_t ConvLatencyModel::memo_size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return memo_.size();
+}
+
+size_t ConvLatencyModel::block_memo_size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return block_memo_.size();
 }
 
 int64_t ConvLatencyModel::predictor_calls() const {

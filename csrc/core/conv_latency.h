@@ -5,6 +5,8 @@
 // channels). Where a table lacks a shape, its Python owner interpolates (scipy, as TinyNAS
 // does); this class memoises every convolution's milliseconds so that the engine's hot loop asks
 // Python only for shapes it has never seen (one call per network with misses, under the GIL).
+// A second memo keeps each (block, input size, batch)'s Σ conv ms and conv count, so that a
+// network the engine proposes costs one look-up per block, as the block table does.
 #pragma once
 
 #include <array>
@@ -51,7 +53,8 @@ class ConvLatencyModel : public LatencyModel {
   double overhead_ms() const { return overhead_; }
   double scale() const { return scale_; }
   double per_conv_ms() const { return per_conv_; }
-  size_t memo_size() const;
+  size_t memo_size() const;        // convolutions memoised
+  size_t block_memo_size() const;  // (block, input size, batch) sums memoised
   int64_t predictor_calls() const;
   // ms of each convolution (memoised; unseen shapes asked of the predictor in one call).
   std::vector<double> conv_ms(const std::vector<ConvShape>& convs) const;
@@ -61,12 +64,28 @@ class ConvLatencyModel : public LatencyModel {
     size_t operator()(const std::array<int, 8>& k) const;
   };
 
+  struct BlockKey {
+    uint64_t lo = 0, hi = 0;  // packed block
+    int32_t in_h = 0, batch = 0;
+    bool operator==(const BlockKey& o) const {
+      return lo == o.lo && hi == o.hi && in_h == o.in_h && batch == o.batch;
+    }
+  };
+  struct BlockKeyHash {
+    size_t operator()(const BlockKey& k) const;
+  };
+  struct BlockCost {
+    double ms = 0;  // Σ conv ms, in conv order
+    int convs = 0;
+  };
+
   Predictor predict_;
   double overhead_ = 0, scale_ = 1, per_conv_ = 0;
   uint64_t fingerprint_ = 0;
   std::string name_;
   mutable std::mutex mu_;
   mutable std::unordered_map<std::array<int, 8>, double, KeyHash> memo_;
+  mutable std::unordered_map<BlockKey, BlockCost, BlockKeyHash> block_memo_;
   mutable int64_t calls_ = 0;
 };
 

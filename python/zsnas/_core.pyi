@@ -272,6 +272,9 @@ class ConvLatencyModel:
     def network_ms(self, arch: CoreArch, resolution: typing.SupportsInt | typing.SupportsIndex, batch: typing.SupportsInt | typing.SupportsIndex = 1) -> float:
         ...
     @property
+    def block_memo_size(self) -> int:
+        ...
+    @property
     def fingerprint(self) -> int:
         ...
     @property

@@ -2,7 +2,8 @@
 
 ``NB201Space`` -- the NAS-Bench-201 cell space: 6 edges, 5 operations each, 5^6 = 15,625 cells.
 ``len(space)``, ``space[i]`` (the cell string of index i), ``space.index(cell)``, iteration in
-index order, and ``space.sample(rng)`` (uniform, numpy Generator). Index i has the base-5 digits
+index order, ``space.sample(rng)`` (uniform, numpy Generator) and ``space.mutate(cell, rng)`` (one
+edge to another operation). Index i has the base-5 digits
 (edge 1→0 first … edge 3→2 last) of the operations in ``OPS`` order, so index 0 is the all-none
 cell. Exact counts (REFERENCE §7) come in closed form, so a whole-space front costs no network.
 """
@@ -52,6 +53,20 @@ class NB201Space:
 
     def sample(self, rng: np.random.Generator) -> str:
         return self[int(rng.integers(len(self)))]
+
+    def mutate(self, cell: str, rng: np.random.Generator) -> str:
+        """One uniformly chosen edge moved to another operation (uniform among the other four)."""
+        ops = list(cell_ops(cell))
+        k = int(rng.integers(len(EDGES)))
+        other = int(rng.integers(len(OPS) - 1))
+        cur = OPS.index(ops[k])
+        ops[k] = OPS[other if other < cur else other + 1]
+        return cell_string(ops)
+
+    def structure(self, cell: str) -> str:
+        """What zsnas.score takes for `cell`: the cell string itself."""
+        cell_ops(cell)
+        return cell
 
     def counts(self, cell: str) -> Tuple[int, int]:
         """(params, FLOPs) of the CIFAR-10 network of `cell` (REFERENCE §7's closed form, exact)."""
