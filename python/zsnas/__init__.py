@@ -19,6 +19,8 @@ _LAZY = {
     "proxies": ("zsnas.proxies", None),
     "spaces": ("zsnas.spaces", None),
     "search": ("zsnas.search", "search"),
+    "pareto_search": ("zsnas.pareto_search", "pareto_search"),
+    "exact_front": ("zsnas.pareto_search", "exact_front"),
     "SearchSession": ("zsnas.session", "SearchSession"),
     "ops": ("zsnas.ops", None),
     "export": ("zsnas.export", None),

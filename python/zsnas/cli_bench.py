@@ -28,6 +28,13 @@ from .cli_common import backend_choice, backend_options, device_option, import_o
 @click.option("--hybrid", default=None, metavar="P1,P2,...",
               help="--report: rank every subset of these proxies, aggregated (NAS-Bench-Zero's hybrid search).")
 @click.option("--hybrid-by", type=click.Choice(["kendall", "mbr"]), default="kendall", show_default=True)
+@click.option("--pareto", "pareto_objectives", default=None, metavar="A,-B",
+              help="Score every member of the enumerable --space by these objectives and write its exact Pareto "
+                   "front (OUT/pareto.csv, pareto.png; resumable); no DATA needed.")
+@click.option("--space", default="nb201", show_default=True, help="--pareto: nb201, ss-r1, ss-r2 or ss-mb.")
+@click.option("--against", type=click.Path(exists=True, file_okay=False), default=None,
+              help="--pareto: a Pareto search run directory whose front is scored against the exact one "
+                   "(hypervolume ratio).")
 @click.option("--proxies", default=",".join(defaults.BENCH_PROXIES), show_default=True,
               help="Comma-separated registered proxy names.")
 @click.option("--aggregate", multiple=True,
@@ -56,7 +63,7 @@ from .cli_common import backend_choice, backend_options, device_option, import_o
 @click.option("--no-plots", is_flag=True, help="Skip the scatter plots.")
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
-def bench(data, report_dir, sample, draws, hybrid, hybrid_by, proxies, aggregate, out, limit, resume, device, seed,
+def bench(data, report_dir, sample, draws, hybrid, hybrid_by, pareto_objectives, space, against, proxies, aggregate, out, limit, resume, device, seed,
           batch_size, resolution, num_classes, arch_column, acc_column, budgets, backend, workers, threads, ray_address,
           cache, no_cache, imports, no_plots, no_progress, as_json):
     """Benchmark proxies on DATA.csv (an architecture column plus an accuracy column), or with
@@ -75,8 +82,13 @@ def bench(data, report_dir, sample, draws, hybrid, hybrid_by, proxies, aggregate
                    hybrid=[h.strip() for h in hybrid.split(",") if h.strip()] if hybrid else None, hybrid_by=hybrid_by)
         click.echo(json.dumps(r, indent=1) if as_json else format_report(r))
         return
+    if pareto_objectives is not None:
+        _exact_front(space, pareto_objectives, out, against, device, seed, batch_size, backend_choice(backend, workers),
+                     workers, threads, not (as_json or no_progress), not no_plots, as_json)
+        return
     if data is None:
-        raise click.UsageError("give DATA.csv to score, or --report RUN to analyse a finished run")
+        raise click.UsageError("give DATA.csv to score, --report RUN to analyse a finished run, or --pareto "
+                               "OBJECTIVES --space S for an exact front")
     budget_list = None
     if budgets:
         parts = [b for b in budgets.split(",") if b.strip()]
@@ -116,6 +128,28 @@ def bench(data, report_dir, sample, draws, hybrid, hybrid_by, proxies, aggregate
     if results["missing_accuracy"]:
         click.echo(f"warning: {len(results['missing_accuracy'])} rows of {data} have no accuracy (blank or NaN) "
                    f"and are left out of every correlation", err=True)
+
+
+def _exact_front(space, objectives, out, against, device, seed, batch_size, backend, workers, threads, progress, plots,
+                 as_json):
+    from .pareto_search import exact_front, front_of_run, hypervolume_ratio
+
+    exact = exact_front(space, objectives, out=out, seed=seed, batch_size=batch_size, device=device, backend=backend,
+                        workers=workers, threads=threads, progress=progress, plot=plots)
+    result = {"space": space, "objectives": objectives, "members": len(exact.history), "front": len(exact.front_ids),
+              "out": str(out)}
+    if against is not None:
+        run = front_of_run(against, objectives)
+        result.update(against=str(against), against_front=len(run.front_ids),
+                      against_scored=len(run.history), hypervolume_ratio=hypervolume_ratio(run.points, exact.points))
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+        return
+    click.echo(f"exact front of {space} by {objectives}: {result['front']} non-dominated of {result['members']} "
+               f"({out}/pareto.csv)")
+    if against is not None:
+        click.echo(f"{against}: {result['against_front']} non-dominated of {result['against_scored']} scored; "
+                   f"hypervolume {result['hypervolume_ratio']:.4f} of the exact front's")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,10 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
               help="Start from this network (a structure string or zoo name) instead of the space's initial one.")
 @click.option("--proxy", "-p", default=None,
               help=f"Proxy or comma-separated proxies; several are rank-aggregated [default: {defaults.SEARCH_PROXY}].")
+@click.option("--objectives", "-O", default=None, metavar="A,-B",
+              help="Pareto-front search: keep the non-dominated set of these proxies / native counts (a leading '-' "
+                   "minimises; e.g. zen,-flops, synflow,-params). Spaces: res, mbv2 (within their paper budget), "
+                   "nb201, ss-r1, ss-r2, ss-mb. Writes pareto.csv and pareto.png.")
 @click.option("--strategy", type=click.Choice(["zen", "az", "random"]), default=None,
               help=f"[default: {defaults.SEARCH_STRATEGY}]")
 @click.option("--iterations", "-n", type=positive(0), default=None,
@@ -64,7 +68,7 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
 @import_option
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def search_cmd(space, initial, proxy, strategy, iterations, population, top_k, max_params, max_flops, max_layers,
+def search_cmd(space, initial, proxy, objectives, strategy, iterations, population, top_k, max_params, max_flops, max_layers,
                max_latency_ms, no_default_budget, latency_table, latency_batch, latency_precision, latency_device,
                resolution, num_classes, batch_size, repeats, seed, device, out, resume, checkpoint_every, show_top,
                batch, prefilter, backend, workers, threads, ray_address, cache, no_cache, imports, no_progress,
@@ -83,6 +87,20 @@ def search_cmd(space, initial, proxy, strategy, iterations, population, top_k, m
         raise click.UsageError("--resume needs --out DIR (the run directory to continue)")
     if out is None:
         out = time.strftime("runs/search-%Y%m%d-%H%M%S")
+    if objectives is not None:
+        engine_only = {"--initial": initial, "--proxy": proxy, "--strategy": strategy, "--population": population,
+                       "--top-k": top_k, "--max-params": max_params, "--max-flops": max_flops,
+                       "--max-layers": max_layers, "--max-latency-ms": max_latency_ms,
+                       "--latency-table": latency_table, "--prefilter": prefilter,
+                       "--checkpoint-every": checkpoint_every}
+        given = [k for k, v in engine_only.items() if v is not None]
+        if given or no_default_budget:
+            raise click.UsageError(f"{(given or ['--no-default-budget'])[0]} does not apply to a Pareto search "
+                                   f"(--objectives)")
+        _pareto(space or defaults.SEARCH_SPACE, objectives, iterations, seed, out, resume, batch, resolution,
+                num_classes, batch_size, repeats, device, backend_choice(backend, workers), workers, threads,
+                None if no_cache else (cache or "auto"), not no_progress, as_json)
+        return
     space_arg = space
     if space is not None and space.endswith(".json"):
         from .spaces import SearchSpace
@@ -138,6 +156,26 @@ def search_cmd(space, initial, proxy, strategy, iterations, population, top_k, m
         click.echo(f"run directory: {run.out}")
     if run.failure() is not None:
         raise click.ClickException(run.failure())
+
+
+def _pareto(space, objectives, iterations, seed, out, resume, batch, resolution, num_classes, batch_size, repeats,
+            device, backend, workers, threads, cache, progress, as_json):
+    from .pareto_search import pareto_search
+
+    run = pareto_search(space, objectives, iterations=defaults.SEARCH_ITERATIONS if iterations is None else iterations,
+                        seed=defaults.SEED if seed is None else seed, out=out, resume=resume, batch=batch or 1,
+                        resolution=resolution, num_classes=num_classes,
+                        batch_size=batch_size or defaults.SEARCH_BATCH_SIZE, repeats=repeats or defaults.SEARCH_REPEATS,
+                        device=device, backend=backend, workers=workers, threads=threads, cache=cache,
+                        progress=progress)
+    if as_json:
+        click.echo(json.dumps({"out": str(run.out), "elapsed_s": run.elapsed, "front": run.front}, indent=2))
+        return
+    click.echo(f"Pareto search of {space}: {run.summary()} in {run.elapsed:.1f} s")
+    names = [n.split(":", 1)[-1] for n, _ in run.objectives]
+    for r in run.front:
+        click.echo("  " + "  ".join(f"{n}={r[n]:.6g}" for n in dict.fromkeys(names)) + f"  {r['arch']}")
+    click.echo(f"run directory: {run.out} (pareto.csv, pareto.png)")
 
 
 search = search_cmd  # the lead attaches `search` to the zsnas group

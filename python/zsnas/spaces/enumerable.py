@@ -68,6 +68,10 @@ class NB201Space:
         cell_ops(cell)
         return cell
 
+    def decode(self, structure: str) -> str:
+        """The member a string names (the cell itself); ValueError when it names none."""
+        return self.structure(structure)
+
     def counts(self, cell: str) -> Tuple[int, int]:
         """(params, FLOPs) of the CIFAR-10 network of `cell` (REFERENCE §7's closed form, exact)."""
         ops = cell_ops(cell)
