@@ -149,3 +149,65 @@ def test_the_stage_sampler_is_uniform_over_a_small_space():
     with pytest.raises(ValueError, match="stage 1 .24 wide, 1 deep. is not in tiny"):
         small.decode("SuperConvK3BNRELU(3,32,2,1)SuperResK3K3(32,24,1,24,1)SuperResK3K3(24,64,2,64,1)"
                      "SuperResK3K3(64,64,2,64,1)SuperConvK1BNRELU(64,512,1,1)")
+
+
+# ---- NATS-Bench size space ---------------------------------------------------------------------
+def test_the_nats_size_space_is_enumerable_and_mutation_stays_inside():
+    from zsnas.spaces.enumerable import NATSSizeSpace
+
+    sp = NATSSizeSpace()
+    assert len(sp) == 32_768 == 8 ** 5
+    assert sp[0] == "nats:8:8:8:8:8" and sp[len(sp) - 1] == "nats:64:64:64:64:64"
+    assert sp[1] == "nats:16:8:8:8:8"  # layer 1 is the lowest digit
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        a = sp.sample(rng)
+        assert sp[sp.index(a)] == a
+        child = sp.mutate(a, rng)
+        assert child in sp and sum(x != y for x, y in zip(sp.widths(a), sp.widths(child))) == 1
+    assert len({sp[i] for i in range(0, len(sp), 7)}) == len(range(0, len(sp), 7))
+    with pytest.raises(ValueError, match="width 12 is not one of"):
+        sp.index("nats:8:12:8:8:8")
+    with pytest.raises(ValueError, match="five widths"):
+        sp.index("nats:8:8:8")
+    with pytest.raises(IndexError):
+        sp[32_768]
+
+
+def test_nats_counts_equal_the_built_network_and_the_hooks():
+    from zsnas.nn.counting import count_macs
+    from zsnas.nn.named import named_model
+    from zsnas.spaces.enumerable import NATSSizeSpace
+
+    sp = NATSSizeSpace()
+    rng = np.random.default_rng(1)
+    for a in [sp[0], sp[len(sp) - 1], "nats:64:8:64:8:64"] + [sp.sample(rng) for _ in range(12)]:
+        model = named_model(a)
+        macs = count_macs(model.to("meta"), (3, 32, 32))
+        assert sp.counts(a) == (sum(p.numel() for p in model.parameters()), int(macs)), a
+        t = resolve_target(a)
+        assert (t.resolution, t.num_classes) == (32, 10) and sp.counts(a) == (t.params(), t.flops(32))
+
+
+def test_a_nats_network_with_equal_widths_is_the_nb201_skeleton_with_one_cell_per_stage():
+    import torch
+
+    from zsnas.nn.nb201 import NATS_CELL, NB201Network, nats_size_network
+
+    torch.manual_seed(0)
+    a = nats_size_network([16, 32, 32, 64, 64])
+    torch.manual_seed(0)
+    b = NB201Network(NATS_CELL, channels=16, cells_per_stage=1)
+    x = torch.randn(4, 3, 32, 32)
+    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+
+
+def test_the_nats_sampler_is_uniform_over_a_layer():
+    from scipy import stats
+
+    from zsnas.spaces.enumerable import NATSSizeSpace
+
+    sp = NATSSizeSpace()
+    rng = np.random.default_rng(5)
+    widths = [sp.widths(sp.sample(rng))[2] for _ in range(8000)]
+    assert stats.chisquare([widths.count(c) for c in sp.channels]).pvalue > 0.01

@@ -31,7 +31,7 @@ from .cli_common import backend_choice, backend_options, device_option, import_o
 @click.option("--pareto", "pareto_objectives", default=None, metavar="A,-B",
               help="Score every member of the enumerable --space by these objectives and write its exact Pareto "
                    "front (OUT/pareto.csv, pareto.png; resumable); no DATA needed.")
-@click.option("--space", default="nb201", show_default=True, help="--pareto: nb201, ss-r1, ss-r2 or ss-mb.")
+@click.option("--space", default="nb201", show_default=True, help="--pareto: nb201, nats-sss, ss-r1, ss-r2 or ss-mb.")
 @click.option("--against", type=click.Path(exists=True, file_okay=False), default=None,
               help="--pareto: a Pareto search run directory whose front is scored against the exact one "
                    "(hypervolume ratio).")

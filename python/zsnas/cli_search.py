@@ -24,7 +24,7 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
               help=f"Proxy or comma-separated proxies; several are rank-aggregated [default: {defaults.SEARCH_PROXY}].")
 @click.option("--objectives", "-O", default=None, metavar="A,-B",
               help="Pareto-front search: keep the non-dominated set of these proxies / native counts (a leading '-' "
-                   "minimises; e.g. zen,-flops, synflow,-params). Spaces: res, mbv2 (within their paper budget), "
+                   "minimises; e.g. zen,-flops, synflow,-params). Spaces: res, mbv2 (within their paper budget), nats-sss, "
                    "nb201, ss-r1, ss-r2, ss-mb. Writes pareto.csv and pareto.png.")
 @click.option("--strategy", type=click.Choice(["zen", "az", "random"]), default=None,
               help=f"[default: {defaults.SEARCH_STRATEGY}]")

@@ -12,7 +12,8 @@ probability `explore`, a uniform sample, else a uniformly chosen member of the c
 mutated once. A candidate seen before is drawn again (an iteration is one new architecture
 scored); a failing candidate is recorded as failed and never a parent. The proposals depend only
 on the seed and the scores, so a resumed run replays its history.csv (told again, not re-scored)
-and continues exactly as an uninterrupted one. Spaces: the enumerable ones (``nb201``; the
+and continues exactly as an uninterrupted one. Spaces: the enumerable ones (``nb201``,
+``nats-sss``; the
 NAS-Bench-Zero stage spaces ``ss-r1``, ``ss-r2``, ``ss-mb``) and the engine's structure spaces
 (``res``, ``mbv2``, sampled and mutated within their paper budget).
 
@@ -81,7 +82,7 @@ class _StructureSpace:
 def discrete_space(name: Any):
     """The space `name` as sample(rng) / mutate(x, rng) / structure(x) / decode(str) (numpy rng);
     an object that has those (a StageSpace of one's own) passes through."""
-    from .spaces.enumerable import NB201Space
+    from .spaces.enumerable import NATSSizeSpace, NB201Space
     from .spaces.stages import NB_ZERO
 
     if not isinstance(name, str):
@@ -91,11 +92,14 @@ def discrete_space(name: Any):
                         f"{type(name).__name__}")
     if name == "nb201":
         return NB201Space()
+    if name == "nats-sss":
+        return NATSSizeSpace()
     if name in NB_ZERO:
         return NB_ZERO[name]
     if name in ("res", "mbv2"):
         return _StructureSpace(name)
-    raise ValueError(f"pareto search: unknown space {name!r} (known: nb201, {', '.join(NB_ZERO)}, res, mbv2)")
+    raise ValueError(f"pareto search: unknown space {name!r} (known: nb201, nats-sss, {', '.join(NB_ZERO)}, res, "
+                     f"mbv2)")
 
 
 def _columns(objectives: Sequence[Tuple[str, float]]) -> List[str]:
@@ -155,7 +159,9 @@ class ParetoConfig:
     format: str = field(default="zsnas-pareto-search-1")
 
 
-def _requests(structures: Sequence[str], cfg: ParetoConfig, columns: Sequence[str], device: str):
+def _requests(structures: Sequence[str], cfg: ParetoConfig, columns: Sequence[str], device: str, counts=None):
+    """Score requests; `counts(structure) -> (params, MACs)` (an enumerable space's closed form, at
+    its native setting) spares the params / flops proxies building the network."""
     from .scoring.request import ScoreRequest
     from .targets import resolve_target
 
@@ -163,14 +169,21 @@ def _requests(structures: Sequence[str], cfg: ParetoConfig, columns: Sequence[st
     for s in structures:
         t = resolve_target(s)
         t.resolution, t.num_classes = cfg.resolution, cfg.num_classes
+        params, flops = counts(s) if counts is not None else (None, None)
         out.append(ScoreRequest(target=t, proxies=tuple(columns), resolution=cfg.resolution,
                                 num_classes=cfg.num_classes, batch_size=cfg.batch_size, repeats=cfg.repeats,
-                                seed=cfg.seed, device=device))
+                                seed=cfg.seed, device=device, params=params,
+                                flops=None if flops is None else float(flops)))
     return out
 
 
-def _rows_of(scorer, structures, cfg, columns, device) -> List[Tuple[Dict[str, float], str]]:
-    rows = scorer.score(_requests(structures, cfg, columns, device))
+def _closed_form_counts(sp, cfg: ParetoConfig):
+    native = (getattr(sp, "resolution", None), getattr(sp, "num_classes", None)) == (cfg.resolution, cfg.num_classes)
+    return getattr(sp, "counts", None) if native else None
+
+
+def _rows_of(scorer, structures, cfg, columns, device, counts=None) -> List[Tuple[Dict[str, float], str]]:
+    rows = scorer.score(_requests(structures, cfg, columns, device, counts))
     out = []
     for r in rows:
         bad = [c for c in columns if c not in r.values or not math.isfinite(r.values[c])]
@@ -356,6 +369,7 @@ def pareto_search(space: str, objectives: str, iterations: int = 1000, seed: int
         scorer = stack.enter_context(get_scorer(backend, workers=workers, threads=threads,
                                                 cache=None if cache is None else str(cache)))
         rng = np.random.default_rng(cfg.seed)
+        counts = _closed_form_counts(sp, cfg)
         front, history, seen = _Front(), [], set()
         bar = progress_bar(cfg.iterations, f"pareto search {space}", enabled=progress)
         stack.callback(bar.close)
@@ -383,7 +397,7 @@ def pareto_search(space: str, objectives: str, iterations: int = 1000, seed: int
                 redraws = 0
                 proposals.append((s, parent))
             fresh = [s for s, _ in proposals if s not in prior]
-            scored = dict(zip(fresh, _rows_of(scorer, fresh, cfg, columns, device))) if fresh else {}
+            scored = dict(zip(fresh, _rows_of(scorer, fresh, cfg, columns, device, counts))) if fresh else {}
             new_rows = []
             for s, parent in proposals:
                 cid = len(history)
@@ -478,7 +492,8 @@ def exact_front(space: str, objectives: str, out: Union[str, os.PathLike, None] 
             ids = list(range(len(history), min(n, len(history) + chunk)))
             structures = [sp.structure(sp[i]) for i in ids]
             rows = []
-            for i, s, (values, err) in zip(ids, structures, _rows_of(scorer, structures, cfg, columns, device)):
+            for i, s, (values, err) in zip(ids, structures, _rows_of(scorer, structures, cfg, columns, device,
+                                                                     _closed_form_counts(sp, cfg))):
                 rows.append({"id": i, "parent": -1, "status": "failed" if err else "ok", "arch": s, "error": err,
                              **values})
             hist.append(rows)

@@ -117,6 +117,11 @@ def resolve_target(x: Any) -> Target:
     named = tuple(f"resnet{d}" for d in sorted(RESNET_LAYOUTS))
     if text.startswith("|"):
         return Target(text, "named", 32, 10)
+    if text.lower().startswith("nats:"):
+        from .nn.named import parse_nats
+
+        widths = parse_nats(text)
+        return Target("nats:" + ":".join(map(str, widths)), "named", 32, 10)
     if text.lower() in named:
         return Target(text.lower(), "named", defaults.SCORE_RESOLUTION, defaults.SCORE_NUM_CLASSES)
     try:

@@ -95,10 +95,26 @@ class ReLUConvBN(nn.Sequential):
 
 class Zero(nn.Module):
     """The ``none`` op. ``x * 0`` rather than zeros_like so the output stays in the autograd
-    graph: a cell of only ``none`` edges then has a (zero) VJP instead of an autograd error."""
+    graph: a cell of only ``none`` edges then has a (zero) VJP instead of an autograd error.
+    From C_in to another C_out (a NATS size-space cell's first edges) the zeros have C_out
+    channels, still from x."""
+
+    def __init__(self, c_out: Optional[int] = None) -> None:
+        super().__init__()
+        self.c_out = c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * 0.0
+        if self.c_out is None or self.c_out == x.shape[1]:
+            return x * 0.0
+        return (x[:, :1] * 0.0).expand(-1, self.c_out, -1, -1)
+
+
+class ChannelChange(nn.Sequential):
+    """skip_connect from C_in to another C_out: Conv1x1 (no bias) -> BN, no ReLU, as the
+    benchmark code's FactorizedReduce does at stride 1 (NATS size-space cells)."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(nn.Conv2d(c_in, c_out, 1, 1, 0, bias=False), nn.BatchNorm2d(c_out))
 
 
 class AvgPool3x3(nn.AvgPool2d):
@@ -116,17 +132,20 @@ class AvgPool3x3(nn.AvgPool2d):
         return box_mean3x3(x, self.count_include_pad)
 
 
-def _make_op(op: str, channels: int) -> nn.Module:
+def _make_op(op: str, channels: int, c_in: Optional[int] = None) -> nn.Module:
+    """Edge op to `channels` outputs from `c_in` (default the same) inputs; a change of width
+    is made as the benchmark code makes it (NATS-Bench's size space)."""
+    c_in = channels if c_in is None else c_in
     if op == "none":
-        return Zero()
+        return Zero(None if c_in == channels else channels)
     if op == "skip_connect":
-        return nn.Identity()
+        return nn.Identity() if c_in == channels else ChannelChange(c_in, channels)
     if op == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1)
+        return ReLUConvBN(c_in, channels, 1, 1)
     if op == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1)
-    if op == "avg_pool_3x3":
-        return AvgPool3x3()
+        return ReLUConvBN(c_in, channels, 3, 1)
+    if op == "avg_pool_3x3":  # the benchmark's POOLING: a ReLU-Conv1x1-BN first when the width changes
+        return AvgPool3x3() if c_in == channels else nn.Sequential(ReLUConvBN(c_in, channels, 1, 1), AvgPool3x3())
     raise ValueError(f"unknown NB201 op {op!r}; known ops: {', '.join(NB201_OPS)}")
 
 
@@ -153,11 +172,12 @@ class NB201Cell(nn.Module):
     AZ-NAS turns it on while it scores.
     """
 
-    def __init__(self, edges: Sequence[Edge], channels: int) -> None:
+    def __init__(self, edges: Sequence[Edge], channels: int, c_in: Optional[int] = None) -> None:
         super().__init__()
         self.edges = tuple(edges)
-        # key "e{i}{j}" = the edge from node i to node j.
-        self.ops = nn.ModuleDict({f"e{i}{j}": _make_op(op, channels) for i, j, op in self.edges})
+        # key "e{i}{j}" = the edge from node i to node j; node 0 has c_in channels, the others `channels`.
+        self.ops = nn.ModuleDict({f"e{i}{j}": _make_op(op, channels, c_in if i == 0 else None)
+                                  for i, j, op in self.edges})
         self.lean = False
         needed = {3}  # nodes the output depends on
         for j in (3, 2, 1):
@@ -258,6 +278,7 @@ class NB201Network(ContractNet):
         channels: int = 16,
         cells_per_stage: int = 5,
         residual: bool = True,
+        layer_channels: Optional[Sequence[int]] = None,
     ) -> None:
         edges = parse_nb201(arch_str)
         if int(num_classes) < 1:
@@ -266,19 +287,37 @@ class NB201Network(ContractNet):
             raise ValueError(
                 f"channels must be >= 1 and cells_per_stage >= 0, got {channels}, {cells_per_stage}"
             )
-        c = int(channels)
+        n = int(cells_per_stage)
+        # layers: N cells, reduction, N cells, reduction, N cells; each layer's width
+        widths = [int(channels) * 2 ** s for s in range(3) for _ in range(n + (s > 0))]
+        if layer_channels is not None:
+            widths = [int(w) for w in layer_channels]
+            if len(widths) != 3 * n + 2 or min(widths) < 1:
+                raise ValueError(f"layer_channels: {3 * n + 2} widths >= 1 for {n} cells per stage, got {widths}")
+        reductions = [False] * n + [True] + [False] * n + [True] + [False] * n
+        c = widths[0]
         units: List[nn.Module] = [
             nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
         ]
-        for stage in range(3):
-            if stage > 0:
-                units.append(ReductionBlock(c, 2 * c, residual))
-                c *= 2
-            units.extend(NB201Cell(edges, c) for _ in range(int(cells_per_stage)))
+        for w, reduction in zip(widths, reductions):
+            units.append(ReductionBlock(c, w, residual) if reduction else NB201Cell(edges, w, c_in=c))
+            c = w
         tail = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
         super().__init__(units, nn.Linear(c, int(num_classes)), tail=tail, residual=residual)
         self.arch_str = arch_str
         self.edges = edges
+
+
+NATS_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def nats_size_network(channels: Sequence[int], num_classes: int = 10, residual: bool = True) -> NB201Network:
+    """NATS-Bench's size-space network (REFERENCE §10): the NB201 skeleton with one cell per
+    stage (cell, reduction, cell, reduction, cell), the fixed cell NATS_CELL, and the width of
+    each of the 5 layers given (the stem has the first). A cell's edges from node 0 change the
+    width as the benchmark code does."""
+    return NB201Network(NATS_CELL, num_classes=num_classes, cells_per_stage=1, residual=residual,
+                        layer_channels=channels)
 
 
 def nb201_network(arch_str: str, num_classes: int = 10, residual: bool = True) -> NB201Network:
