@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from zsnas.pareto_search import (discrete_space, exact_front, front_of_run, hypervolume_ratio, objective_points,
+from zsnas.space_search import (discrete_space, exact_front, load_space_run, hypervolume_ratio, objective_points,
                                  pareto_search)
 from zsnas.proxies.registry import register_proxy
 from zsnas.spaces.enumerable import NB201Space
@@ -138,10 +138,10 @@ def test_the_cli_runs_a_pareto_search_and_redraws_it(tmp_path):
                                  "-b", "8", "--out", str(out), "--no-progress", "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
     front = json.loads(r.output)["front"]
-    run = front_of_run(out)
+    run = load_space_run(out)
     assert [f["arch"] for f in front] == [f["arch"] for f in run.front]
     r = CliRunner().invoke(cli, ["pareto", str(out), "-O", "-params,-flops"])
     assert r.exit_code == 0, r.output
-    assert r.output.startswith(f"{len(front_of_run(out, '-params,-flops').front_ids)} non-dominated of 20 scored")
+    assert r.output.startswith(f"{len(load_space_run(out, '-params,-flops').front_ids)} non-dominated of 20 scored")
     r = CliRunner().invoke(cli, ["search", "--objectives", "params,-flops", "--proxy", "zen"])
     assert r.exit_code != 0 and "--proxy does not apply to a Pareto search" in r.output

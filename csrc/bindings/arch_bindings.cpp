@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "../core/arch.h"
+#include "../core/vit.h"
 #include "bindings.h"
 
 namespace py = pybind11;
@@ -62,7 +63,39 @@ py::dict unit_dict(const Unit& u) {
 
 }  // namespace
 
+void bind_vit(py::module_& m) {
+  m.def("vit_arch", [](const std::string& text) {
+        VitArch a = VitArch::parse(text);
+        py::dict d;
+        d["embed"] = a.embed;
+        d["depth"] = a.depth;
+        d["mlp_ratio"] = a.mlp_ratio;
+        d["heads"] = a.heads;
+        d["mlp_hidden"] = [&] {
+          std::vector<int> h;
+          for (int l = 0; l < a.depth; ++l) h.push_back(a.mlp_hidden(l));
+          return h;
+        }();
+        d["text"] = a.to_string();
+        return d;
+      }, py::arg("text"),
+      "The ViT 'vit:E:D:r1,...:h1,...' as a dict (embed, depth, mlp_ratio, heads, mlp_hidden, canonical text); "
+      "ValueError naming what is wrong");
+  m.def("vit_counts", [](const std::string& text, int resolution, int num_classes, int patch, int head_dim) {
+        VitCounts c = vit_counts(VitArch::parse(text), resolution, num_classes, patch, head_dim);
+        py::dict d;
+        d["params"] = c.params;
+        d["macs"] = c.macs;
+        d["attention_macs"] = c.attention_macs;
+        d["tokens"] = c.tokens;
+        return d;
+      }, py::arg("text"), py::arg("resolution") = 224, py::arg("num_classes") = 1000, py::arg("patch") = 16,
+      py::arg("head_dim") = 64,
+      "Exact parameters, Conv2d+Linear MACs (what hooks count), attention MACs (2·T²·Q per layer) and tokens");
+}
+
 void bind_arch(py::module_& m) {
+  bind_vit(m);
   // zsnas.ArchError is a ValueError carrying `.position` (character offset, -1 when unknown).
   static py::handle arch_error = py::exception<ArchError>(m, "ArchError", PyExc_ValueError).release();
   py::register_exception_translator([](std::exception_ptr p) {

@@ -7,7 +7,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ArchError', 'Block', 'Budget', 'BudgetError', 'CheckpointError', 'ConvLatencyModel', 'CoreArch', 'Engine', 'LatencyTable', 'LatencyTableError', 'RankTopK', 'Rng', 'SearchSpace', 'bench_loop', 'budget_violation', 'builtin_space', 'catalogue', 'mbv2_space', 'mutate', 'network_convs', 'res_space', 'round8', 'sample', 'within_budget']
+__all__: list[str] = ['ArchError', 'Block', 'Budget', 'BudgetError', 'CheckpointError', 'ConvLatencyModel', 'CoreArch', 'Engine', 'LatencyTable', 'LatencyTableError', 'RankTopK', 'Rng', 'SearchSpace', 'bench_loop', 'budget_violation', 'builtin_space', 'catalogue', 'mbv2_space', 'mutate', 'network_convs', 'res_space', 'round8', 'sample', 'vit_arch', 'vit_counts', 'within_budget']
 class ArchError(ValueError):
     pass
 class Block:
@@ -471,6 +471,14 @@ def round8(x: typing.SupportsFloat | typing.SupportsIndex) -> int:
 def sample(space: SearchSpace, rng: Rng, budget: Budget = None, max_tries: typing.SupportsInt | typing.SupportsIndex = 10000, steps: typing.SupportsInt | typing.SupportsIndex = 8) -> CoreArch:
     """
     random architecture: the initial structure mutated `steps` times (within budget)
+    """
+def vit_arch(text: str) -> dict:
+    """
+    The ViT 'vit:E:D:r1,...:h1,...' as a dict (embed, depth, mlp_ratio, heads, mlp_hidden, canonical text); ValueError naming what is wrong
+    """
+def vit_counts(text: str, resolution: typing.SupportsInt | typing.SupportsIndex = 224, num_classes: typing.SupportsInt | typing.SupportsIndex = 1000, patch: typing.SupportsInt | typing.SupportsIndex = 16, head_dim: typing.SupportsInt | typing.SupportsIndex = 64) -> dict:
+    """
+    Exact parameters, Conv2d+Linear MACs (what hooks count), attention MACs (2·T²·Q per layer) and tokens
     """
 def within_budget(arch: CoreArch, budget: Budget) -> bool:
     """

@@ -132,14 +132,14 @@ def bench(data, report_dir, sample, draws, hybrid, hybrid_by, pareto_objectives,
 
 def _exact_front(space, objectives, out, against, device, seed, batch_size, backend, workers, threads, progress, plots,
                  as_json):
-    from .pareto_search import exact_front, front_of_run, hypervolume_ratio
+    from .space_search import exact_front, load_space_run, hypervolume_ratio
 
     exact = exact_front(space, objectives, out=out, seed=seed, batch_size=batch_size, device=device, backend=backend,
                         workers=workers, threads=threads, progress=progress, plot=plots)
     result = {"space": space, "objectives": objectives, "members": len(exact.history), "front": len(exact.front_ids),
               "out": str(out)}
     if against is not None:
-        run = front_of_run(against, objectives)
+        run = load_space_run(against, objectives)
         result.update(against=str(against), against_front=len(run.front_ids),
                       against_scored=len(run.history), hypervolume_ratio=hypervolume_ratio(run.points, exact.points))
     if as_json:

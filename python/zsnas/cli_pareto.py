@@ -52,9 +52,9 @@ def pareto(run, objectives, no_plot, as_json):
 
 
 def _search_front(run_dir, objectives, no_plot, as_json):
-    from .pareto_search import front_of_run, write_front
+    from .space_search import load_space_run, write_front
 
-    run = front_of_run(run_dir, objectives)
+    run = load_space_run(run_dir, objectives)
     write_front(run.out, run, plot=not no_plot)
     if as_json:
         click.echo(json.dumps(run.front, indent=1))

@@ -17,7 +17,9 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
 
 
 @click.command("search")
-@click.option("--space", "-s", default=None, help=f"Search space: res, mbv2, or a space JSON file [default: {defaults.SEARCH_SPACE}].")
+@click.option("--space", "-s", default=None,
+              help=f"Search space: res, mbv2, a space JSON file (the C++ engine), or one of nb201, nats-sss, ss-r1, "
+                   f"ss-r2, ss-mb, autoformer-t/-s/-b (az or Pareto search) [default: {defaults.SEARCH_SPACE}].")
 @click.option("--initial", default=None,
               help="Start from this network (a structure string or zoo name) instead of the space's initial one.")
 @click.option("--proxy", "-p", default=None,
@@ -87,19 +89,28 @@ def search_cmd(space, initial, proxy, objectives, strategy, iterations, populati
         raise click.UsageError("--resume needs --out DIR (the run directory to continue)")
     if out is None:
         out = time.strftime("runs/search-%Y%m%d-%H%M%S")
-    if objectives is not None:
-        engine_only = {"--initial": initial, "--proxy": proxy, "--strategy": strategy, "--population": population,
-                       "--top-k": top_k, "--max-params": max_params, "--max-flops": max_flops,
-                       "--max-layers": max_layers, "--max-latency-ms": max_latency_ms,
-                       "--latency-table": latency_table, "--prefilter": prefilter,
-                       "--checkpoint-every": checkpoint_every}
+    python_space = space is not None and not space.endswith(".json") and space not in ("res", "mbv2")
+    if objectives is not None or python_space:
+        strat = "pareto" if objectives is not None else (strategy or "az")
+        if objectives is None and strat != "az":
+            raise click.UsageError(f"space {space} is searched by --strategy az or for a front (--objectives); "
+                                   f"{strat} runs on res / mbv2")
+        if objectives is not None and strategy is not None:
+            raise click.UsageError("--strategy does not apply to a Pareto search (--objectives)")
+        engine_only = {"--initial": initial, "--population": population, "--max-layers": max_layers,
+                       "--max-latency-ms": max_latency_ms, "--latency-table": latency_table,
+                       "--prefilter": prefilter, "--checkpoint-every": checkpoint_every}
+        if strat == "pareto":
+            engine_only.update({"--proxy": proxy, "--top-k": top_k})
         given = [k for k, v in engine_only.items() if v is not None]
         if given or no_default_budget:
-            raise click.UsageError(f"{(given or ['--no-default-budget'])[0]} does not apply to a Pareto search "
-                                   f"(--objectives)")
-        _pareto(space or defaults.SEARCH_SPACE, objectives, iterations, seed, out, resume, batch, resolution,
-                num_classes, batch_size, repeats, device, backend_choice(backend, workers), workers, threads,
-                None if no_cache else (cache or "auto"), not no_progress, as_json)
+            what = "a Pareto search (--objectives)" if strat == "pareto" else f"an az search of {space}"
+            raise click.UsageError(f"{(given or ['--no-default-budget'])[0]} does not apply to {what}")
+        limits = {"params": max_params, "flops": max_flops}
+        _space_search(space or defaults.SEARCH_SPACE, objectives or proxy or AZ_VIT_PROXIES, strat, iterations, seed,
+                      out, resume, batch, top_k, {k: v for k, v in limits.items() if v is not None}, resolution,
+                      num_classes, batch_size, repeats, device, backend_choice(backend, workers), workers, threads,
+                      None if no_cache else (cache or "auto"), not no_progress, as_json, show_top)
         return
     space_arg = space
     if space is not None and space.endswith(".json"):
@@ -158,24 +169,30 @@ def search_cmd(space, initial, proxy, objectives, strategy, iterations, populati
         raise click.ClickException(run.failure())
 
 
-def _pareto(space, objectives, iterations, seed, out, resume, batch, resolution, num_classes, batch_size, repeats,
-            device, backend, workers, threads, cache, progress, as_json):
-    from .pareto_search import pareto_search
+AZ_VIT_PROXIES = "az_expressivity,az_trainability,az_complexity"  # AZ-NAS on ViTs: no progressivity
 
-    run = pareto_search(space, objectives, iterations=defaults.SEARCH_ITERATIONS if iterations is None else iterations,
-                        seed=defaults.SEED if seed is None else seed, out=out, resume=resume, batch=batch or 1,
-                        resolution=resolution, num_classes=num_classes,
-                        batch_size=batch_size or defaults.SEARCH_BATCH_SIZE, repeats=repeats or defaults.SEARCH_REPEATS,
-                        device=device, backend=backend, workers=workers, threads=threads, cache=cache,
-                        progress=progress)
+
+def _space_search(space, objectives, strategy, iterations, seed, out, resume, batch, top_k, budget, resolution,
+                  num_classes, batch_size, repeats, device, backend, workers, threads, cache, progress, as_json, show):
+    from .space_search import space_search
+
+    run = space_search(space, objectives, strategy=strategy,
+                       iterations=defaults.SEARCH_ITERATIONS if iterations is None else iterations,
+                       seed=defaults.SEED if seed is None else seed, out=out, resume=resume, batch=batch or 1,
+                       top_k=top_k or defaults.SEARCH_TOP_K, budget=budget, resolution=resolution,
+                       num_classes=num_classes, batch_size=batch_size or defaults.SEARCH_BATCH_SIZE,
+                       repeats=repeats or defaults.SEARCH_REPEATS, device=device, backend=backend, workers=workers,
+                       threads=threads, cache=cache, progress=progress)
+    shown = run.top(show) if strategy == "az" else run.front
     if as_json:
-        click.echo(json.dumps({"out": str(run.out), "elapsed_s": run.elapsed, "front": run.front}, indent=2))
+        click.echo(json.dumps({"out": str(run.out), "elapsed_s": run.elapsed, "strategy": strategy,
+                               "rejected": run.rejected, ("top" if strategy == "az" else "front"): shown}, indent=2))
         return
-    click.echo(f"Pareto search of {space}: {run.summary()} in {run.elapsed:.1f} s")
-    names = [n.split(":", 1)[-1] for n, _ in run.objectives]
-    for r in run.front:
-        click.echo("  " + "  ".join(f"{n}={r[n]:.6g}" for n in dict.fromkeys(names)) + f"  {r['arch']}")
-    click.echo(f"run directory: {run.out} (pareto.csv, pareto.png)")
+    click.echo(f"{run.summary()} in {run.elapsed:.1f} s ({run.rejected} children over the budget redrawn)")
+    names = list(dict.fromkeys(n.split(":", 1)[-1] for n, _ in run.objectives))
+    for r in shown:
+        click.echo("  " + "  ".join(f"{n}={r[n]:.6g}" for n in names) + f"  {r['arch']}")
+    click.echo(f"run directory: {run.out} ({'pareto.csv, pareto.png' if strategy == 'pareto' else 'best.json'})")
 
 
 search = search_cmd  # the lead attaches `search` to the zsnas group

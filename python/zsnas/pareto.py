@@ -13,8 +13,9 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 
-def parse_objectives(text: str) -> List[Tuple[str, float]]:
-    """"zen,-flops" -> [("zen", 1.0), ("flops", -1.0)]."""
+def parse_objectives(text: str, minimum: int = 2) -> List[Tuple[str, float]]:
+    """"zen,-flops" -> [("zen", 1.0), ("flops", -1.0)]; at least `minimum` of them (a front
+    needs two; a rank-aggregated search takes one)."""
     out = []
     for part in str(text).split(","):
         part = part.strip()
@@ -25,7 +26,9 @@ def parse_objectives(text: str) -> List[Tuple[str, float]]:
         if not name:
             raise ValueError(f"objective {part!r} names nothing")
         out.append((name, sign))
-    if len(out) < 2:
+    if len(out) < minimum:
+        if minimum == 1:
+            raise ValueError(f"no proxy named in {text!r}")
         raise ValueError(f"a Pareto front needs at least two objectives, got {text!r} (e.g. zen,-flops)")
     if len({n for n, _ in out}) != len(out):
         raise ValueError(f"objectives {text!r} name one twice")

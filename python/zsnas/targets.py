@@ -1,7 +1,8 @@
 """The one resolver of what a user may name as a network, for score and info.
 
 A target is a structure string or Arch, a zoo name (``zennet-cifar-1.0m``), a ResNet name, a
-NAS-Bench-201 cell string (``|nor_conv_3x3~0|+|...``), a search result (a run's ``best.json``,
+NAS-Bench-201 cell string (``|nor_conv_3x3~0|+|...``), a NATS size-space network
+(``nats:8:16:24:32:64``), an AutoFormer-style ViT (``vit:192:12:3.5:3``), a search result (a run's ``best.json``,
 whose first entry is scored, or a JSON object with a ``structure``), or an nn.Module. Each
 carries its native setting — the resolution and classes it is meant for — which callers use
 when the user gives none (zsnas.defaults).
@@ -20,7 +21,8 @@ from . import defaults
 @dataclass(eq=False)
 class Target:
     name: str
-    kind: str  # "arch" (a structure string), "named" (ResNet / NB201), "module" (an nn.Module as given),
+    kind: str  # "arch" (a structure string), "named" (ResNet / NB201 / NATS), "vit" (an AutoFormer-style ViT
+    # text, built for a resolution), "module" (an nn.Module as given),
     # "builder" (module is a picklable builder(structure, num_classes=, residual=) -> nn.Module)
     resolution: int  # native setting
     num_classes: int
@@ -28,8 +30,14 @@ class Target:
     module: Any = None
     notes: List[str] = field(default_factory=list)
 
-    def build(self, residual: bool = True, num_classes: Optional[int] = None):
+    def build(self, residual: bool = True, num_classes: Optional[int] = None, resolution: Optional[int] = None):
+        """A fresh network; `resolution` matters to a ViT only (its position embeddings), default its own."""
         nc = self.num_classes if num_classes is None else int(num_classes)
+        if self.kind == "vit":
+            from .nn.vit import vit_network
+
+            return vit_network(self.structure, num_classes=nc, residual=residual,
+                               resolution=self.resolution if resolution is None else int(resolution))
         if self.kind == "arch":
             from .nn import build_model
 
@@ -55,6 +63,10 @@ class Target:
             from .nn.counting import count_params
 
             return count_params(self.build(num_classes=nc))
+        if self.kind == "vit":
+            from . import _core
+
+            return int(_core.vit_counts(self.structure, resolution=self.resolution, num_classes=nc)["params"])
         return None
 
     def flops(self, resolution: int, num_classes: Optional[int] = None) -> Optional[int]:
@@ -68,6 +80,10 @@ class Target:
             from .nn.counting import count_macs
 
             return int(count_macs(self.build(num_classes=nc).to("meta"), (3, int(resolution), int(resolution))))
+        if self.kind == "vit":  # Conv2d + Linear MACs, as the hooks count (attention matmuls: _core.vit_counts)
+            from . import _core
+
+            return int(_core.vit_counts(self.structure, resolution=int(resolution), num_classes=nc)["macs"])
         return None
 
 
@@ -117,6 +133,11 @@ def resolve_target(x: Any) -> Target:
     named = tuple(f"resnet{d}" for d in sorted(RESNET_LAYOUTS))
     if text.startswith("|"):
         return Target(text, "named", 32, 10)
+    if text.lower().startswith("vit:"):
+        from . import _core
+
+        canonical = _core.vit_arch(text)["text"]
+        return Target(canonical, "vit", 224, 1000, structure=canonical)
     if text.lower().startswith("nats:"):
         from .nn.named import parse_nats
 

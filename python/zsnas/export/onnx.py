@@ -53,7 +53,7 @@ def build_for_export(target: Any, resolution: Optional[int], num_classes: Option
         t.flops(res, nc)  # a stride that does not fit is named here
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = t.build(residual=True, num_classes=nc)
+        model = t.build(residual=True, num_classes=nc, resolution=res)
     return model.eval(), t, res, nc
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 
 class ContractNet(nn.Module):
-    """units -> tail -> global average pool -> flatten -> classifier.
+    """units -> tail -> pool (global average pool, flattened) -> classifier.
 
     Args:
         units: the primary blocks in order (stored as an ``nn.ModuleList``).
@@ -48,7 +48,9 @@ class ContractNet(nn.Module):
             x = unit(x)
         return self.tail(x)
 
+    def pool(self, features: torch.Tensor) -> torch.Tensor:
+        """What the classifier reads of the features: global average pooling (a ViT overrides it)."""
+        return torch.flatten(F.adaptive_avg_pool2d(features, 1), 1) if features.dim() == 4 else features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.forward_pre_gap(x)
-        pooled = torch.flatten(F.adaptive_avg_pool2d(features, 1), 1)
-        return self.classifier(pooled)
+        return self.classifier(self.pool(self.forward_pre_gap(x)))

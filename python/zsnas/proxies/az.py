@@ -88,12 +88,15 @@ def init_weights_(model: nn.Module, generator: torch.Generator, scheme: str = "k
 
 
 def _as_rows(t: torch.Tensor) -> torch.Tensor:
-    """[B, C, H, W] -> [(B*H*W), C] (a view for channels_last tensors); [B, C] stays."""
+    """[B, C, H, W] -> [(B*H*W), C] (a view for channels_last tensors); ViT tokens [B, T, E] ->
+    [(B*T), E] (every token a position, the class token included); [B, C] stays."""
     if t.dim() == 4:
         return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+    if t.dim() == 3:
+        return t.reshape(-1, t.shape[2])
     if t.dim() == 2:
         return t
-    raise ValueError(f"AZ-NAS features must be [B,C,H,W] or [B,C], got shape {tuple(t.shape)}")
+    raise ValueError(f"AZ-NAS features must be [B,C,H,W], [B,T,E] or [B,C], got shape {tuple(t.shape)}")
 
 
 def feature_entropy(feature: torch.Tensor, where: str = "") -> "tuple[float, bool]":
@@ -294,7 +297,9 @@ def az_scores(
             if flops is None:
                 with torch.no_grad():  # charge tail and classifier too (not part of the features)
                     z = model.tail(feats[-1].detach())
-                    model.classifier(torch.flatten(F.adaptive_avg_pool2d(z, 1), 1) if z.dim() == 4 else z)
+                    pooled = model.pool(z) if hasattr(model, "pool") else (
+                        torch.flatten(F.adaptive_avg_pool2d(z, 1), 1) if z.dim() == 4 else z)
+                    model.classifier(pooled)
         outs = feats[1:]
         if g_outs is None:
             probes = [rademacher_like(f, generator) for f in outs]

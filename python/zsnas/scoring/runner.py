@@ -52,7 +52,8 @@ def run_request(req: ScoreRequest, progress: Optional[Callable[[int], None]] = N
     from ..proxies.registry import ProxyContext, run_proxy
 
     device = torch.device(req.device)
-    ctx = ProxyContext(build=functools.partial(req.target.build, num_classes=req.num_classes),
+    ctx = ProxyContext(build=functools.partial(req.target.build, num_classes=req.num_classes,
+                                             resolution=req.resolution),
                        resolution=req.resolution, batch_size=req.batch_size, repeats=req.repeats, device=device,
                        seed=req.seed, num_classes=req.num_classes, flops=req.flops, params=req.params,
                        progress=progress, target=req.target)

@@ -1,13 +1,16 @@
-"""Pareto-front search (issue 13, item 3): keep the non-dominated set of several objectives
-instead of one best, and the exact front of an enumerable space to score a search against.
+"""Search of the spaces defined in Python (zsnas.spaces: nb201, nats-sss, the NAS-Bench-Zero
+stage spaces, the AutoFormer ViT spaces; also res / mbv2 through their C++ mutation), for a
+Pareto front of several objectives (issue 13, item 3) or for AZ-NAS's best by aggregated rank
+(the ViT search of item 4); and the exact front of an enumerable space to score a search against.
+The res / mbv2 single-objective searches of the papers run in the C++ engine (zsnas.search).
 
     run = pareto_search("nb201", "synflow,-flops", iterations=2000, out="runs/front")
     run.front            # [{"id", "arch", "synflow", "flops"}, ...] (non-dominated, by id)
     exact = exact_front("nb201", "synflow,-flops", out="runs/nb201-exact")
     hypervolume_ratio(run.points, exact.points)
 
-The search is SEMO (Laumanns et al., "simple evolutionary multi-objective optimiser") with random
-immigrants: the first `warmup` candidates are uniform samples; after that each is, with
+The Pareto search is SEMO (Laumanns et al., "simple evolutionary multi-objective optimiser") with
+random immigrants: the first `warmup` candidates are uniform samples; after that each is, with
 probability `explore`, a uniform sample, else a uniformly chosen member of the current front
 mutated once. A candidate seen before is drawn again (an iteration is one new architecture
 scored); a failing candidate is recorded as failed and never a parent. The proposals depend only
@@ -78,6 +81,13 @@ class _StructureSpace:
     def decode(self, s: str) -> str:
         return s
 
+    def counts(self, s: str) -> Tuple[int, int]:
+        from .arch import Arch
+
+        a = Arch(s)
+        return int(a.params(num_classes=self.num_classes)), int(a.flops(resolution=self.resolution,
+                                                                        num_classes=self.num_classes))
+
 
 def discrete_space(name: Any):
     """The space `name` as sample(rng) / mutate(x, rng) / structure(x) / decode(str) (numpy rng);
@@ -88,7 +98,7 @@ def discrete_space(name: Any):
     if not isinstance(name, str):
         if all(hasattr(name, m) for m in ("sample", "mutate", "structure", "decode", "name")):
             return name
-        raise TypeError(f"pareto search: a space is a name or has sample/mutate/structure/decode, not "
+        raise TypeError(f"space search: a space is a name or has sample/mutate/structure/decode, not "
                         f"{type(name).__name__}")
     if name == "nb201":
         return NB201Space()
@@ -98,8 +108,12 @@ def discrete_space(name: Any):
         return NB_ZERO[name]
     if name in ("res", "mbv2"):
         return _StructureSpace(name)
-    raise ValueError(f"pareto search: unknown space {name!r} (known: nb201, nats-sss, {', '.join(NB_ZERO)}, res, "
-                     f"mbv2)")
+    from .spaces.vit import AUTOFORMER
+
+    if name in AUTOFORMER:
+        return AUTOFORMER[name]
+    raise ValueError(f"unknown space {name!r} (known: nb201, nats-sss, {', '.join(NB_ZERO)}, "
+                     f"{', '.join(AUTOFORMER)}, res, mbv2)")
 
 
 def _columns(objectives: Sequence[Tuple[str, float]]) -> List[str]:
@@ -144,22 +158,26 @@ def hypervolume_ratio(points, exact_points, reference=None) -> float:
 
 # ---- scoring -------------------------------------------------------------------------------
 @dataclass
-class ParetoConfig:
+class SpaceSearchConfig:
     space: str
-    objectives: str  # "synflow,-flops" as given
+    objectives: str  # "synflow,-flops" as given; az: the proxies aggregated
     iterations: int
     seed: int = 0
     warmup: int = WARMUP
     explore: float = EXPLORE
     batch: int = 1
+    strategy: str = "pareto"  # pareto | az
+    top_k: int = 1024  # az: parents from the top k by aggregated rank
+    mutations: int = 1  # mutations per child
+    budget: Dict[str, float] = field(default_factory=dict)  # az / pareto: params, flops limits
     resolution: int = 0  # 0: the space's
     num_classes: int = 0
     batch_size: int = 64
     repeats: int = 1
-    format: str = field(default="zsnas-pareto-search-1")
+    format: str = field(default="zsnas-space-search-1")
 
 
-def _requests(structures: Sequence[str], cfg: ParetoConfig, columns: Sequence[str], device: str, counts=None):
+def _requests(structures: Sequence[str], cfg: SpaceSearchConfig, columns: Sequence[str], device: str, counts=None):
     """Score requests; `counts(structure) -> (params, MACs)` (an enumerable space's closed form, at
     its native setting) spares the params / flops proxies building the network."""
     from .scoring.request import ScoreRequest
@@ -177,7 +195,7 @@ def _requests(structures: Sequence[str], cfg: ParetoConfig, columns: Sequence[st
     return out
 
 
-def _closed_form_counts(sp, cfg: ParetoConfig):
+def _closed_form_counts(sp, cfg: SpaceSearchConfig):
     native = (getattr(sp, "resolution", None), getattr(sp, "num_classes", None)) == (cfg.resolution, cfg.num_classes)
     return getattr(sp, "counts", None) if native else None
 
@@ -247,16 +265,17 @@ class _History:
 
 # ---- the run ---------------------------------------------------------------------------------
 @dataclass
-class ParetoRun:
-    config: ParetoConfig
+class SpaceSearchRun:
+    config: SpaceSearchConfig
     history: List[dict]
     front_ids: List[int]
     out: Optional[Path] = None
     elapsed: float = 0.0
+    rejected: int = 0  # children over the budget, redrawn
 
     @property
     def objectives(self) -> List[Tuple[str, float]]:
-        return P.parse_objectives(self.config.objectives)
+        return P.parse_objectives(self.config.objectives, minimum=1 if self.config.strategy == "az" else 2)
 
     @property
     def front(self) -> List[dict]:
@@ -268,13 +287,29 @@ class ParetoRun:
         """The front's objective points ("higher is better", log: applied)."""
         return objective_points(self.front, self.objectives)
 
+    def top(self, n: int = 10) -> List[dict]:
+        """az: the best `n` by aggregated rank over the history (best first); pareto: the front."""
+        if self.config.strategy != "az":
+            return self.front[:n]
+        by_id = {r["id"]: r for r in self.history}
+        return [by_id[i] for i in _TopK.ranking_of(self.history, self.objectives)[:n]]
+
+    @property
+    def best(self) -> Optional[dict]:
+        top = self.top(1)
+        return top[0] if top and self.config.strategy == "az" else None
+
     def summary(self) -> str:
         ok = sum(r["status"] == "ok" for r in self.history)
+        if self.config.strategy == "az":
+            b = self.best
+            return (f"az search of {self.config.space} ({self.config.objectives}): best of {ok} scored "
+                    f"({len(self.history) - ok} failed): {b['arch'] if b else 'none'}")
         return (f"{len(self.front_ids)} non-dominated of {ok} scored ({len(self.history) - ok} failed), "
                 f"objectives {self.config.objectives}, space {self.config.space}")
 
 
-def write_front(out: Optional[Path], run: ParetoRun, plot: bool) -> None:
+def write_front(out: Optional[Path], run: SpaceSearchRun, plot: bool) -> None:
     if out is None:
         return
     obj = run.objectives
@@ -291,11 +326,15 @@ def write_front(out: Optional[Path], run: ParetoRun, plot: bool) -> None:
 
 
 class _Front:
-    """The non-dominated ids of the candidates told so far (higher is better in every column)."""
+    """Pareto parents: the non-dominated ids of the candidates told so far (higher is better in
+    every column), one drawn uniformly."""
 
     def __init__(self):
         self.ids: List[int] = []
         self.pts: List[np.ndarray] = []
+
+    def parent(self, rng: np.random.Generator) -> Optional[int]:
+        return self.ids[int(rng.integers(len(self.ids)))] if self.ids else None
 
     def add(self, cid: int, p: np.ndarray) -> None:
         if not np.isfinite(p).all():
@@ -308,32 +347,89 @@ class _Front:
         self.pts = [self.pts[k] for k in keep] + [p]
 
 
-def pareto_search(space: str, objectives: str, iterations: int = 1000, seed: int = 0,
-                  out: Union[str, os.PathLike, None] = None, resume: bool = False, *, warmup: int = WARMUP,
-                  explore: float = EXPLORE, batch: int = 1, resolution: Optional[int] = None,
-                  num_classes: Optional[int] = None, batch_size: int = 64, repeats: int = 1,
-                  device: Optional[str] = None, backend: str = "local", workers: int = 1,
-                  threads: Optional[int] = None, cache: Union[str, os.PathLike, None] = "auto",
-                  progress: bool = True, plot: bool = True) -> ParetoRun:
-    """Search `space` for the non-dominated set of `objectives` ("synflow,-flops": maximise
-    synflow, minimise FLOPs). See the module docstring for the algorithm; out gets config.json,
-    history.csv, pareto.csv and pareto.png; resume=True continues the run in out (iterations may
-    change, nothing else)."""
+class _TopK:
+    """AZ-NAS parents: one drawn uniformly from the top k of the whole history by non-linear rank
+    aggregation (REFERENCE §5; ties by id)."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.ids: List[int] = []
+        self.pts: List[np.ndarray] = []
+
+    def add(self, cid: int, p: np.ndarray) -> None:
+        if np.isfinite(p).all():
+            self.ids.append(cid)
+            self.pts.append(p)
+
+    @staticmethod
+    def _order(ids: Sequence[int], pts: np.ndarray) -> List[int]:
+        from .proxies.rank import rank_aggregate
+
+        score = rank_aggregate(np.asarray(pts, dtype=np.float64).reshape(len(ids), -1))
+        return [ids[i] for i in np.lexsort((np.asarray(ids), -score))]
+
+    @classmethod
+    def ranking_of(cls, history: Sequence[dict], objectives) -> List[int]:
+        ok = [r for r in history if r["status"] == "ok"]
+        pts = objective_points(ok, objectives)
+        keep = np.isfinite(pts).all(1)
+        return cls._order([r["id"] for r, k in zip(ok, keep) if k], pts[keep]) if keep.any() else []
+
+    def parent(self, rng: np.random.Generator) -> Optional[int]:
+        if not self.ids:
+            return None
+        top = self._order(self.ids, np.stack(self.pts))[:self.k]
+        return top[int(rng.integers(len(top)))]
+
+
+def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int = 0,
+                 out: Union[str, os.PathLike, None] = None, resume: bool = False, *, strategy: str = "pareto",
+                 budget: Optional[Dict[str, float]] = None, top_k: int = 1024, mutations: Optional[int] = None,
+                 warmup: int = WARMUP, explore: Optional[float] = None, batch: int = 1,
+                 resolution: Optional[int] = None, num_classes: Optional[int] = None, batch_size: int = 64,
+                 repeats: int = 1, device: Optional[str] = None, backend: str = "local", workers: int = 1,
+                 threads: Optional[int] = None, cache: Union[str, os.PathLike, None] = "auto",
+                 progress: bool = True, plot: bool = True) -> SpaceSearchRun:
+    """Search a space of zsnas.spaces (nb201, nats-sss, ss-*, autoformer-*, res, mbv2) by
+    `objectives`, the one loop of both strategies (module docstring):
+
+    strategy "pareto": keep the non-dominated set ("synflow,-flops": maximise synflow, minimise
+        FLOPs); parents uniform from the front, `explore` (default 0.1) of the children fresh
+        samples, one mutation each.
+    strategy "az": AZ-NAS's search; the proxies of `objectives` aggregated by non-linear rank over
+        the whole history, parents uniform from its top `top_k`, two mutations a child (ZenNAS /
+        AZ-NAS), no fresh samples after the warm-up; run.best is the best aggregate.
+
+    budget: {"params": 6e6, "flops": 1.2e9} -- a child over it is redrawn (not an iteration),
+    counted by the space's own counts (C++ for ViTs and structure spaces). out gets config.json,
+    history.csv (and pareto.csv / pareto.png or best.json); resume=True continues the run in out
+    (iterations may change, nothing else)."""
     from .devices import resolve_device
     from .progress import progress_bar
     from .scoring.backends import get_scorer
 
-    obj = P.parse_objectives(objectives)
+    if strategy not in ("pareto", "az"):
+        raise ValueError(f"space search: strategy must be pareto or az, not {strategy!r}")
+    obj = P.parse_objectives(objectives, minimum=1 if strategy == "az" else 2)
     sp = discrete_space(space)
     space = sp.name
+    mutations = (2 if strategy == "az" else 1) if mutations is None else mutations
+    explore = (0.0 if strategy == "az" else EXPLORE) if explore is None else explore
     for label, v in (("iterations", iterations), ("batch", batch), ("batch_size", batch_size),
-                     ("repeats", repeats)):
+                     ("repeats", repeats), ("top_k", top_k), ("mutations", mutations)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"pareto search: {label} must be a whole number >= 1, got {v!r}")
+            raise ValueError(f"{strategy} search: {label} must be a whole number >= 1, got {v!r}")
     if not 0.0 <= float(explore) <= 1.0:
-        raise ValueError(f"pareto search: explore must be within [0, 1], got {explore!r}")
-    cfg = ParetoConfig(space=space, objectives=objectives, iterations=int(iterations), seed=int(seed),
-                       warmup=int(warmup), explore=float(explore), batch=int(batch),
+        raise ValueError(f"{strategy} search: explore must be within [0, 1], got {explore!r}")
+    limits = {k: float(v) for k, v in (budget or {}).items() if v is not None and math.isfinite(float(v))}
+    unknown_limit = [k for k in limits if k not in ("params", "flops")]
+    if unknown_limit:
+        raise ValueError(f"{strategy} search: budget {unknown_limit[0]!r} is not params or flops")
+    if limits and not hasattr(sp, "counts"):
+        raise ValueError(f"{strategy} search: space {space} has no counts to check a budget against")
+    cfg = SpaceSearchConfig(space=space, objectives=objectives, iterations=int(iterations), seed=int(seed),
+                       warmup=int(warmup), explore=float(explore), batch=int(batch), strategy=strategy,
+                       top_k=int(top_k), mutations=int(mutations), budget=limits,
                        resolution=int(resolution or sp.resolution), num_classes=int(num_classes or sp.num_classes),
                        batch_size=int(batch_size), repeats=int(repeats))
     columns = _columns(obj)
@@ -341,7 +437,7 @@ def pareto_search(space: str, objectives: str, iterations: int = 1000, seed: int
 
     unknown = [c for c in columns if c not in available_proxies()]
     if unknown:
-        raise ValueError(f"pareto search: objective {unknown[0]!r} is not a registered proxy")
+        raise ValueError(f"{strategy} search: objective {unknown[0]!r} is not a registered proxy")
     device = resolve_device(device)
     out_path = Path(out) if out is not None else None
     with contextlib.ExitStack() as stack:
@@ -349,7 +445,7 @@ def pareto_search(space: str, objectives: str, iterations: int = 1000, seed: int
             config_file = out_path / "config.json"
             if resume:
                 if not config_file.is_file():
-                    raise RunDirError(f"cannot resume {out_path}: it holds no Pareto search (no config.json)")
+                    raise RunDirError(f"cannot resume {out_path}: it holds no {strategy} search (no config.json)")
                 saved = json.loads(config_file.read_text())
                 mine = asdict(cfg)
                 diff = [k for k in mine if k != "iterations" and saved.get(k) != mine[k]]
@@ -370,8 +466,10 @@ def pareto_search(space: str, objectives: str, iterations: int = 1000, seed: int
                                                 cache=None if cache is None else str(cache)))
         rng = np.random.default_rng(cfg.seed)
         counts = _closed_form_counts(sp, cfg)
-        front, history, seen = _Front(), [], set()
-        bar = progress_bar(cfg.iterations, f"pareto search {space}", enabled=progress)
+        selector = _TopK(cfg.top_k) if strategy == "az" else _Front()
+        history: List[dict] = []
+        seen, rejected = set(), 0
+        bar = progress_bar(cfg.iterations, f"{strategy} search {space}", enabled=progress)
         stack.callback(bar.close)
         t0 = time.perf_counter()
         exhausted = False
@@ -381,12 +479,21 @@ def pareto_search(space: str, objectives: str, iterations: int = 1000, seed: int
             redraws = 0
             while len(proposals) < want:
                 n = len(history) + len(proposals)
-                if n < cfg.warmup or not front.ids or rng.random() < cfg.explore:
+                parent = selector.parent(rng) if n >= cfg.warmup else None
+                if parent is None or (cfg.explore > 0 and rng.random() < cfg.explore):
                     cand, parent = sp.sample(rng), -1
                 else:
-                    parent = front.ids[int(rng.integers(len(front.ids)))]
-                    cand = sp.mutate(sp.decode(history[parent]["arch"]), rng)
+                    cand = sp.decode(history[parent]["arch"])
+                    for _ in range(cfg.mutations):
+                        cand = sp.mutate(cand, rng)
                 s = sp.structure(cand)
+                if limits and _over(sp.counts(s), limits):
+                    rejected += 1
+                    redraws += 1
+                    if redraws >= MAX_REDRAWS * 10:
+                        raise ValueError(f"{strategy} search of {space}: {redraws} children in a row over the budget "
+                                         f"{limits}; loosen it")
+                    continue
                 if s in seen:
                     redraws += 1
                     if redraws >= MAX_REDRAWS:
@@ -411,36 +518,60 @@ def pareto_search(space: str, objectives: str, iterations: int = 1000, seed: int
                     new_rows.append(row)
                 history.append(row)
                 if row["status"] == "ok":
-                    front.add(cid, objective_points([row], obj)[0])
+                    selector.add(cid, objective_points([row], obj)[0])
             hist.append(new_rows)
             bar.update(len(proposals))
-            bar.set_postfix_str(f"front {len(front.ids)}", refresh=False)
-        run = ParetoRun(cfg, history, sorted(front.ids), out_path, time.perf_counter() - t0)
-        write_front(out_path, run, plot)
+            bar.set_postfix_str(f"front {len(selector.ids)}" if strategy == "pareto" else f"rejected {rejected}",
+                                refresh=False)
+        run = SpaceSearchRun(cfg, history, sorted(selector.ids) if strategy == "pareto" else [], out_path,
+                        time.perf_counter() - t0, rejected=rejected)
+        if strategy == "pareto":
+            write_front(out_path, run, plot)
+        elif out_path is not None:
+            write_atomic(out_path / "best.json", json.dumps(run.top(10), indent=1))
         return run
 
 
-def front_of_run(out: Union[str, os.PathLike], objectives: Optional[str] = None) -> ParetoRun:
-    """A Pareto search's (or exact front's) run directory as a ParetoRun, its front recomputed
+def _over(counts: Tuple[int, int], limits: Dict[str, float]) -> bool:
+    params, flops = counts
+    return params > limits.get("params", math.inf) or flops > limits.get("flops", math.inf)
+
+
+def pareto_search(space: Any, objectives: str, iterations: int = 1000, seed: int = 0,
+                  out: Union[str, os.PathLike, None] = None, resume: bool = False, **kw) -> SpaceSearchRun:
+    """space_search(strategy="pareto"): the non-dominated set of `objectives` ("synflow,-flops")."""
+    return space_search(space, objectives, iterations, seed, out, resume, strategy="pareto", **kw)
+
+
+def az_search(space: Any, proxies: str = "az_expressivity,az_trainability,az_complexity", iterations: int = 1000,
+              seed: int = 0, out: Union[str, os.PathLike, None] = None, resume: bool = False, **kw) -> SpaceSearchRun:
+    """space_search(strategy="az"): AZ-NAS's search, by default with the proxies AZ-NAS uses on
+    ViTs (expressivity, trainability, complexity: no progressivity)."""
+    return space_search(space, proxies, iterations, seed, out, resume, strategy="az", **kw)
+
+
+def load_space_run(out: Union[str, os.PathLike], objectives: Optional[str] = None) -> SpaceSearchRun:
+    """A space search's run directory (Pareto, az, exact front) as a SpaceSearchRun, its front recomputed
     under `objectives` (default: the run's own; any objectives over the run's columns)."""
     out = Path(out)
     config_file = out / "config.json"
     if not config_file.is_file():
         raise RunDirError(f"{out} holds no Pareto search (no config.json)")
     saved = json.loads(config_file.read_text())
-    if not str(saved.get("format", "")).startswith(("zsnas-pareto-search", "zsnas-exact-front")):
+    if not str(saved.get("format", "")).startswith(("zsnas-space-search", "zsnas-pareto-search", "zsnas-exact-front")):
         raise RunDirError(f"{out} holds no Pareto search (config.json is not one)")
-    cfg = ParetoConfig(**saved)
-    history = _History(out / "history.csv", _columns(P.parse_objectives(cfg.objectives))).read()
+    cfg = SpaceSearchConfig(**saved)
+    least = 1 if cfg.strategy == "az" else 2
+    history = _History(out / "history.csv", _columns(P.parse_objectives(cfg.objectives, least))).read()
     if objectives is not None:
-        missing = [c for c in _columns(P.parse_objectives(objectives)) if c not in _columns(P.parse_objectives(
-            cfg.objectives))]
+        missing = [c for c in _columns(P.parse_objectives(objectives, least))
+                   if c not in _columns(P.parse_objectives(cfg.objectives, least))]
         if missing:
             raise ValueError(f"{out}: the run has no column {missing[0]!r} (its objectives: {cfg.objectives})")
         cfg.objectives = objectives
     ok = [r for r in history if r["status"] == "ok"]
-    front = P.non_dominated(objective_points(ok, P.parse_objectives(cfg.objectives)))
-    return ParetoRun(cfg, history, sorted(ok[i]["id"] for i in front), out)
+    front = P.non_dominated(objective_points(ok, P.parse_objectives(cfg.objectives, least)))
+    return SpaceSearchRun(cfg, history, sorted(ok[i]["id"] for i in front), out)
 
 
 # ---- the exact front of an enumerable space ---------------------------------------------------
@@ -448,9 +579,9 @@ def exact_front(space: str, objectives: str, out: Union[str, os.PathLike, None] 
                 resolution: Optional[int] = None, num_classes: Optional[int] = None, batch_size: int = 64,
                 seed: int = 0, device: Optional[str] = None, backend: str = "local", workers: int = 1,
                 threads: Optional[int] = None, chunk: int = 64, progress: bool = True,
-                plot: bool = True) -> ParetoRun:
+                plot: bool = True) -> SpaceSearchRun:
     """Score every member of an enumerable space (nb201, ss-r1, …) by the objectives and return
-    its exact front as a ParetoRun (history in index order). With `out`, history.csv is written
+    its exact front as a SpaceSearchRun (history in index order). With `out`, history.csv is written
     as it goes and a second call scores only what is missing (resumable); pareto.csv and
     pareto.png as for a search."""
     from .devices import resolve_device
@@ -463,7 +594,7 @@ def exact_front(space: str, objectives: str, out: Union[str, os.PathLike, None] 
     if not hasattr(sp, "__len__"):
         raise ValueError(f"exact front: space {space!r} is not enumerable")
     n = len(sp)
-    cfg = ParetoConfig(space=space, objectives=objectives, iterations=n, seed=int(seed),
+    cfg = SpaceSearchConfig(space=space, objectives=objectives, iterations=n, seed=int(seed),
                        resolution=int(resolution or sp.resolution), num_classes=int(num_classes or sp.num_classes),
                        batch_size=int(batch_size), format="zsnas-exact-front-1")
     columns = _columns(obj)
@@ -501,11 +632,11 @@ def exact_front(space: str, objectives: str, out: Union[str, os.PathLike, None] 
             bar.update(len(rows))
         ok = [r for r in history if r["status"] == "ok"]
         pts = objective_points(ok, obj)
-        run = ParetoRun(cfg, history, sorted(ok[i]["id"] for i in P.non_dominated(pts)), out_path,
+        run = SpaceSearchRun(cfg, history, sorted(ok[i]["id"] for i in P.non_dominated(pts)), out_path,
                         time.perf_counter() - t0)
         write_front(out_path, run, plot)
         return run
 
 
-__all__ = ["pareto_search", "exact_front", "front_of_run", "ParetoRun", "ParetoConfig", "hypervolume_ratio", "objective_points",
+__all__ = ["space_search", "pareto_search", "az_search", "exact_front", "load_space_run", "SpaceSearchRun", "SpaceSearchConfig", "hypervolume_ratio", "objective_points",
            "discrete_space"]
