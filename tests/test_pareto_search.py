@@ -145,3 +145,25 @@ def test_the_cli_runs_a_pareto_search_and_redraws_it(tmp_path):
     assert r.output.startswith(f"{len(load_space_run(out, '-params,-flops').front_ids)} non-dominated of 20 scored")
     r = CliRunner().invoke(cli, ["search", "--objectives", "params,-flops", "--proxy", "zen"])
     assert r.exit_code != 0 and "--proxy does not apply to a Pareto search" in r.output
+
+
+def test_zsnas_bench_pareto_scores_a_search_against_the_exact_front(tmp_path):
+    from zsnas.cli import main as cli
+
+    search_dir, exact_dir = tmp_path / "s", tmp_path / "e"
+    pareto_search("nb201", "-params,flops", iterations=50, seed=0, out=search_dir, **FAST)
+    r = CliRunner().invoke(cli, ["bench", "--pareto", "-params,flops", "--space", "nb201", "--out", str(exact_dir),
+                                 "--against", str(search_dir), "--json", "--no-plots"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)
+    assert got["members"] == 15_625
+    # every cell's (params, FLOPs) from the closed form; the front by brute force over the 31 distinct points
+    sp = NB201Space()
+    counts = {sp.counts(c) for c in sp}
+    pts = np.array([(-p, f) for p, f in counts], dtype=float)
+    distinct_front = [p for p in pts if not any((q >= p).all() and (q > p).any() for q in pts)]
+    exact = load_space_run(exact_dir)
+    assert {(-r["params"], r["flops"]) for r in exact.front} == {tuple(p) for p in distinct_front}
+    search = load_space_run(search_dir, "-params,flops")
+    assert got["hypervolume_ratio"] == pytest.approx(hypervolume_ratio(search.points, np.array(distinct_front)))
+    assert 0 < got["hypervolume_ratio"] <= 1
