@@ -153,7 +153,7 @@ def test_zsnas_bench_pareto_scores_a_search_against_the_exact_front(tmp_path):
     search_dir, exact_dir = tmp_path / "s", tmp_path / "e"
     pareto_search("nb201", "-params,flops", iterations=50, seed=0, out=search_dir, **FAST)
     r = CliRunner().invoke(cli, ["bench", "--pareto", "-params,flops", "--space", "nb201", "--out", str(exact_dir),
-                                 "--against", str(search_dir), "--json", "--no-plots"])
+                                 "--against", str(search_dir), "--json", "--no-plots", "--batch-size", "8"])
     assert r.exit_code == 0, r.output
     got = json.loads(r.output)
     assert got["members"] == 15_625
@@ -167,3 +167,16 @@ def test_zsnas_bench_pareto_scores_a_search_against_the_exact_front(tmp_path):
     search = load_space_run(search_dir, "-params,flops")
     assert got["hypervolume_ratio"] == pytest.approx(hypervolume_ratio(search.points, np.array(distinct_front)))
     assert 0 < got["hypervolume_ratio"] <= 1
+
+
+def test_a_search_scored_with_another_seed_is_not_compared_with_the_exact_front(tmp_path):
+    from zsnas.cli import main as cli
+
+    pareto_search("nb201", "-params,flops", iterations=10, seed=1, out=tmp_path / "s1", **FAST)
+    pareto_search("nb201", "-params,flops", iterations=10, seed=1, proxy_seed=0, out=tmp_path / "s0", **FAST)
+    args = ["bench", "--pareto", "-params,flops", "--space", "nb201", "--out", str(tmp_path / "e"), "--no-plots",
+            "--json", "--batch-size", "8"]
+    r = CliRunner().invoke(cli, args + ["--against", str(tmp_path / "s1")])
+    assert r.exit_code != 0 and "scored with proxy seed 1, the exact front with 0" in r.output
+    r = CliRunner().invoke(cli, args + ["--against", str(tmp_path / "s0")])
+    assert r.exit_code == 0, r.output

@@ -140,6 +140,10 @@ def _exact_front(space, objectives, out, against, device, seed, batch_size, back
               "out": str(out)}
     if against is not None:
         run = load_space_run(against, objectives)
+        if run.config.scoring() != exact.config.scoring():
+            diff = next(k for k, v in exact.config.scoring().items() if run.config.scoring()[k] != v)
+            raise click.ClickException(f"{against} was scored with {diff} {run.config.scoring()[diff]}, the exact "
+                                       f"front with {exact.config.scoring()[diff]}: their values cannot be compared")
         result.update(against=str(against), against_front=len(run.front_ids),
                       against_scored=len(run.history), hypervolume_ratio=hypervolume_ratio(run.points, exact.points))
     if as_json:

@@ -170,6 +170,17 @@ class SpaceSearchConfig:
     top_k: int = 1024  # az: parents from the top k by aggregated rank
     mutations: int = 1  # mutations per child
     budget: Dict[str, float] = field(default_factory=dict)  # az / pareto: params, flops limits
+    proxy_seed: Optional[int] = None  # the proxies' seed (None: `seed`); a search compared with an exact
+    # front must score with the front's
+
+    @property
+    def score_seed(self) -> int:
+        return self.seed if self.proxy_seed is None else self.proxy_seed
+
+    def scoring(self) -> Dict[str, int]:
+        """What a proxy's value depends on besides the architecture."""
+        return {"proxy seed": self.score_seed, "batch_size": self.batch_size, "repeats": self.repeats,
+                "resolution": self.resolution, "num_classes": self.num_classes}
     resolution: int = 0  # 0: the space's
     num_classes: int = 0
     batch_size: int = 64
@@ -190,7 +201,7 @@ def _requests(structures: Sequence[str], cfg: SpaceSearchConfig, columns: Sequen
         params, flops = counts(s) if counts is not None else (None, None)
         out.append(ScoreRequest(target=t, proxies=tuple(columns), resolution=cfg.resolution,
                                 num_classes=cfg.num_classes, batch_size=cfg.batch_size, repeats=cfg.repeats,
-                                seed=cfg.seed, device=device, params=params,
+                                seed=cfg.score_seed, device=device, params=params,
                                 flops=None if flops is None else float(flops)))
     return out
 
@@ -385,6 +396,7 @@ class _TopK:
 def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int = 0,
                  out: Union[str, os.PathLike, None] = None, resume: bool = False, *, strategy: str = "pareto",
                  budget: Optional[Dict[str, float]] = None, top_k: int = 1024, mutations: Optional[int] = None,
+                 proxy_seed: Optional[int] = None,
                  warmup: int = WARMUP, explore: Optional[float] = None, batch: int = 1,
                  resolution: Optional[int] = None, num_classes: Optional[int] = None, batch_size: int = 64,
                  repeats: int = 1, device: Optional[str] = None, backend: str = "local", workers: int = 1,
@@ -400,6 +412,8 @@ def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int 
         the whole history, parents uniform from its top `top_k`, two mutations a child (ZenNAS /
         AZ-NAS), no fresh samples after the warm-up; run.best is the best aggregate.
 
+    proxy_seed: the proxies' seed (default `seed`): searches of several seeds scored against one
+    exact front keep its proxy seed.
     budget: {"params": 6e6, "flops": 1.2e9} -- a child over it is redrawn (not an iteration),
     counted by the space's own counts (C++ for ViTs and structure spaces). out gets config.json,
     history.csv (and pareto.csv / pareto.png or best.json); resume=True continues the run in out
@@ -430,6 +444,7 @@ def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int 
     cfg = SpaceSearchConfig(space=space, objectives=objectives, iterations=int(iterations), seed=int(seed),
                        warmup=int(warmup), explore=float(explore), batch=int(batch), strategy=strategy,
                        top_k=int(top_k), mutations=int(mutations), budget=limits,
+                       proxy_seed=None if proxy_seed is None else int(proxy_seed),
                        resolution=int(resolution or sp.resolution), num_classes=int(num_classes or sp.num_classes),
                        batch_size=int(batch_size), repeats=int(repeats))
     columns = _columns(obj)
