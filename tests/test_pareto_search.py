@@ -180,3 +180,21 @@ def test_a_search_scored_with_another_seed_is_not_compared_with_the_exact_front(
     assert r.exit_code != 0 and "scored with proxy seed 1, the exact front with 0" in r.output
     r = CliRunner().invoke(cli, args + ["--against", str(tmp_path / "s0")])
     assert r.exit_code == 0, r.output
+
+
+def test_latency_from_a_table_is_an_objective(tmp_path):
+    from pathlib import Path
+
+    from zsnas.latency import import_tinynas
+    from zsnas.latency.tinynas import TinyNASTable
+
+    src = Path(__file__).parent.parent.parent / "shared" / "data" / "latency" / "tinynas-v100"
+    import_tinynas(src, tmp_path / "v100")
+    run = pareto_search("mbv2", "params,-latency_ms", iterations=12, seed=0, latency_table=tmp_path / "v100",
+                        latency_precision="int8", latency_batch=64, **FAST)
+    table = TinyNASTable(str(tmp_path / "v100"), "int8")
+    for r in run.history:
+        assert r["latency_ms"] == pytest.approx(table.network_ms(r["arch"], 224, 64), rel=1e-9)
+    assert run.front_ids == sorted(run.history[i]["id"] for i in _brute_front(run.history, run.objectives))
+    with pytest.raises(ValueError, match="latency_ms objective needs latency_table"):
+        pareto_search("mbv2", "params,-latency_ms", iterations=2, **FAST)

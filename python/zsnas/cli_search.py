@@ -26,7 +26,7 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
               help=f"Proxy or comma-separated proxies; several are rank-aggregated [default: {defaults.SEARCH_PROXY}].")
 @click.option("--objectives", "-O", default=None, metavar="A,-B",
               help="Pareto-front search: keep the non-dominated set of these proxies / native counts (a leading '-' "
-                   "minimises; e.g. zen,-flops, synflow,-params). Spaces: res, mbv2 (within their paper budget), nats-sss, "
+                   "minimises; e.g. zen,-flops, synflow,-params, zen,-latency_ms with --latency-table). Spaces: res, mbv2 (within their paper budget), nats-sss, "
                    "nb201, ss-r1, ss-r2, ss-mb. Writes pareto.csv and pareto.png.")
 @click.option("--strategy", type=click.Choice(["zen", "az", "random"]), default=None,
               help=f"[default: {defaults.SEARCH_STRATEGY}]")
@@ -98,7 +98,7 @@ def search_cmd(space, initial, proxy, objectives, strategy, iterations, populati
         if objectives is not None and strategy is not None:
             raise click.UsageError("--strategy does not apply to a Pareto search (--objectives)")
         engine_only = {"--initial": initial, "--population": population, "--max-layers": max_layers,
-                       "--max-latency-ms": max_latency_ms, "--latency-table": latency_table,
+                       "--max-latency-ms": max_latency_ms, "--latency-device": latency_device,
                        "--prefilter": prefilter, "--checkpoint-every": checkpoint_every}
         if strat == "pareto":
             engine_only.update({"--proxy": proxy, "--top-k": top_k})
@@ -110,7 +110,9 @@ def search_cmd(space, initial, proxy, objectives, strategy, iterations, populati
         _space_search(space or defaults.SEARCH_SPACE, objectives or proxy or AZ_VIT_PROXIES, strat, iterations, seed,
                       out, resume, batch, top_k, {k: v for k, v in limits.items() if v is not None}, resolution,
                       num_classes, batch_size, repeats, device, backend_choice(backend, workers), workers, threads,
-                      None if no_cache else (cache or "auto"), not no_progress, as_json, show_top)
+                      None if no_cache else (cache or "auto"), not no_progress, as_json, show_top,
+                      dict(latency_table=latency_table, latency_batch=latency_batch or 1,
+                           latency_precision=latency_precision or "fp32"))
         return
     space_arg = space
     if space is not None and space.endswith(".json"):
@@ -173,7 +175,8 @@ AZ_VIT_PROXIES = "az_expressivity,az_trainability,az_complexity"  # AZ-NAS on Vi
 
 
 def _space_search(space, objectives, strategy, iterations, seed, out, resume, batch, top_k, budget, resolution,
-                  num_classes, batch_size, repeats, device, backend, workers, threads, cache, progress, as_json, show):
+                  num_classes, batch_size, repeats, device, backend, workers, threads, cache, progress, as_json, show,
+                  latency):
     from .space_search import space_search
 
     run = space_search(space, objectives, strategy=strategy,
@@ -182,7 +185,7 @@ def _space_search(space, objectives, strategy, iterations, seed, out, resume, ba
                        top_k=top_k or defaults.SEARCH_TOP_K, budget=budget, resolution=resolution,
                        num_classes=num_classes, batch_size=batch_size or defaults.SEARCH_BATCH_SIZE,
                        repeats=repeats or defaults.SEARCH_REPEATS, device=device, backend=backend, workers=workers,
-                       threads=threads, cache=cache, progress=progress)
+                       threads=threads, cache=cache, progress=progress, **latency)
     shown = run.top(show) if strategy == "az" else run.front
     if as_json:
         click.echo(json.dumps({"out": str(run.out), "elapsed_s": run.elapsed, "strategy": strategy,

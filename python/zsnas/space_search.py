@@ -172,6 +172,9 @@ class SpaceSearchConfig:
     budget: Dict[str, float] = field(default_factory=dict)  # az / pareto: params, flops limits
     proxy_seed: Optional[int] = None  # the proxies' seed (None: `seed`); a search compared with an exact
     # front must score with the front's
+    latency_table: Optional[str] = None  # for the latency_ms objective (zsnas.latency.tables)
+    latency_batch: int = 1
+    latency_precision: str = "fp32"
 
     @property
     def score_seed(self) -> int:
@@ -180,7 +183,8 @@ class SpaceSearchConfig:
     def scoring(self) -> Dict[str, int]:
         """What a proxy's value depends on besides the architecture."""
         return {"proxy seed": self.score_seed, "batch_size": self.batch_size, "repeats": self.repeats,
-                "resolution": self.resolution, "num_classes": self.num_classes}
+                "resolution": self.resolution, "num_classes": self.num_classes,
+                "latency table": (self.latency_table, self.latency_batch, self.latency_precision)}
     resolution: int = 0  # 0: the space's
     num_classes: int = 0
     batch_size: int = 64
@@ -211,10 +215,30 @@ def _closed_form_counts(sp, cfg: SpaceSearchConfig):
     return getattr(sp, "counts", None) if native else None
 
 
+LATENCY = "latency_ms"  # an objective column from a latency table, not a proxy
+
+
+def _latency_ms(cfg: SpaceSearchConfig, structure: str) -> float:
+    from .latency.tables import open_latency_table, target_ms
+
+    model = open_latency_table(cfg.latency_table, cfg.latency_precision, cfg.latency_batch)
+    return target_ms(model, structure, cfg.resolution, cfg.latency_batch, cfg.latency_precision)
+
+
 def _rows_of(scorer, structures, cfg, columns, device, counts=None) -> List[Tuple[Dict[str, float], str]]:
-    rows = scorer.score(_requests(structures, cfg, columns, device, counts))
+    proxies = [c for c in columns if c != LATENCY]
+    rows = scorer.score(_requests(structures, cfg, proxies, device, counts)) if proxies else \
+        [None] * len(structures)
     out = []
-    for r in rows:
+    for s, r in zip(structures, rows):
+        if LATENCY in columns:
+            from .scoring.request import ScoreRow
+
+            r = r or ScoreRow()
+            try:
+                r.values[LATENCY] = _latency_ms(cfg, s)
+            except (ValueError, RuntimeError) as e:
+                r.errors[LATENCY] = f"{type(e).__name__}: {e}"
         bad = [c for c in columns if c not in r.values or not math.isfinite(r.values[c])]
         err = r.error or (f"{bad[0]} is not a finite number" if bad else "")
         out.append(({c: r.values.get(c, math.nan) for c in columns}, err))
@@ -396,7 +420,8 @@ class _TopK:
 def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int = 0,
                  out: Union[str, os.PathLike, None] = None, resume: bool = False, *, strategy: str = "pareto",
                  budget: Optional[Dict[str, float]] = None, top_k: int = 1024, mutations: Optional[int] = None,
-                 proxy_seed: Optional[int] = None,
+                 proxy_seed: Optional[int] = None, latency_table: Union[str, os.PathLike, None] = None,
+                 latency_batch: int = 1, latency_precision: str = "fp32",
                  warmup: int = WARMUP, explore: Optional[float] = None, batch: int = 1,
                  resolution: Optional[int] = None, num_classes: Optional[int] = None, batch_size: int = 64,
                  repeats: int = 1, device: Optional[str] = None, backend: str = "local", workers: int = 1,
@@ -414,6 +439,8 @@ def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int 
 
     proxy_seed: the proxies' seed (default `seed`): searches of several seeds scored against one
     exact front keep its proxy seed.
+    latency_table / latency_batch / latency_precision: what the objective "latency_ms" reads
+    (zsnas.latency.tables: predicted ms; "-latency_ms" minimises it).
     budget: {"params": 6e6, "flops": 1.2e9} -- a child over it is redrawn (not an iteration),
     counted by the space's own counts (C++ for ViTs and structure spaces). out gets config.json,
     history.csv (and pareto.csv / pareto.png or best.json); resume=True continues the run in out
@@ -445,14 +472,23 @@ def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int 
                        warmup=int(warmup), explore=float(explore), batch=int(batch), strategy=strategy,
                        top_k=int(top_k), mutations=int(mutations), budget=limits,
                        proxy_seed=None if proxy_seed is None else int(proxy_seed),
+                       latency_table=None if latency_table is None else str(Path(latency_table).resolve()),
+                       latency_batch=int(latency_batch), latency_precision=str(latency_precision),
                        resolution=int(resolution or sp.resolution), num_classes=int(num_classes or sp.num_classes),
                        batch_size=int(batch_size), repeats=int(repeats))
     columns = _columns(obj)
     from .proxies import available_proxies
 
-    unknown = [c for c in columns if c not in available_proxies()]
+    unknown = [c for c in columns if c not in available_proxies() and c != LATENCY]
     if unknown:
-        raise ValueError(f"{strategy} search: objective {unknown[0]!r} is not a registered proxy")
+        raise ValueError(f"{strategy} search: objective {unknown[0]!r} is not a registered proxy (nor {LATENCY})")
+    if LATENCY in columns:
+        if latency_table is None:
+            raise ValueError(f"{strategy} search: the {LATENCY} objective needs latency_table= (a JSON block table or "
+                             f"a TinyNAS-format folder)")
+        from .latency.tables import open_latency_table
+
+        open_latency_table(latency_table, latency_precision, latency_batch)  # a bad table fails here
     device = resolve_device(device)
     out_path = Path(out) if out is not None else None
     with contextlib.ExitStack() as stack:
