@@ -1,13 +1,13 @@
 """Latency models: tables measured on this CPU and validated, TinyNAS's V100 predictions, and the
 engine's throughput with a latency budget.
 
-    python bench/bench_latency.py tables [--quick]   # ~25 minutes on this 2-core machine
+    python bench/bench_latency.py tables [--quick]   # ~40 minutes on this 2-core machine
     python bench/bench_latency.py v100               # seconds
     python bench/bench_latency.py engine             # seconds
     python bench/bench_latency.py int8               # ~5 minutes
 
-tables: `zsnas lut build` (onnxruntime, one thread) for mbv2 at 224 and res at 32, batches 1
-    and 8, each validated on 100 networks of the space that fitted nothing (`zsnas lut
+tables: `zsnas lut build` (onnxruntime, one thread; the grid plus the exact convolutions of 200
+    mbv2 / 2,000 res networks, `--cover`) for mbv2 at 224 and res at 32, batches 1 and 8, each validated on 100 networks of the space that fitted nothing (`zsnas lut
     validate`): share within ±10 / ±15 %, Spearman ρ, RMSE, and the noise floor (two
     measurements of each network), with build time and measured-entries count.
 v100: TinyNAS's V100 TensorRT predictions (FP16 and INT8, batch 64) of ResNet-50 and the zoo's
@@ -41,12 +41,12 @@ def tables(quick: bool, out_dir: str, spaces=("mbv2", "res")) -> None:
     print("| space @ res | batch | convs measured | build s | ±10 % | ±15 % | Spearman ρ | RMSE ms | median ms "
           "| noise floor | repeats ±15 % | overhead |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for space, res in [(s, r) for s, r in (("mbv2", 224), ("res", 32)) if s in spaces]:
+    for space, res, cover in [x for x in (("mbv2", 224, 200), ("res", 32, 2000)) if x[0] in spaces]:
         for batch in (1, 8):
             folder = os.path.join(out_dir, f"{space}-{res}-b{batch}")
             t0 = time.perf_counter()
             path = build_table(folder, space, res, batch, samples=50, runs=10 if quick else 20, progress=False,
-                               backend="onnxruntime", threads=1, fit=10)
+                               backend="onnxruntime", threads=1, fit=10, cover=0 if quick else cover)
             build_s = time.perf_counter() - t0
             convs = sum(1 for line in open(path) if line.strip())
             r = validate(folder, space, n=n, resolution=res, batch=batch, runs=10, progress=False,

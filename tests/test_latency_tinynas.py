@@ -269,7 +269,12 @@ def test_a_measured_table_covers_the_space_grid_resumes_fits_and_predicts(tmp_pa
     assert json.loads((tmp_path / "t" / "meta.json").read_text())["overhead"] == meta["overhead"]
     # the engine's prediction: the fitted overhead + scale × the table's sum
     model = open_latency_table(tmp_path / "t", "fp32", 1)
-    table = TinyNASTable(str(tmp_path / "t"), "fp32", drop_4x4=False)  # its own 4x4 lines count
+    from zsnas.latency.build import detect_channel_block
+    from zsnas.latency.tables import table_options
+
+    opts = table_options(tmp_path / "t")  # its own 4x4 lines count, its channels in this CPU's blocks
+    assert opts == {"drop_4x4": False, "channel_block": detect_channel_block(), "grid_ratios": [1.0]}
+    table = TinyNASTable(str(tmp_path / "t"), "fp32", **opts)
     a = fits[0]
     assert model.network_ms(Arch(a)._core, 8, 1) == pytest.approx(fit["ms"] + fit["scale"] * table.network_ms(a, 8, 1))
     r = validate(str(tmp_path / "t"), "res", n=4, resolution=8, batch=1, runs=2, progress=False,
@@ -279,6 +284,70 @@ def test_a_measured_table_covers_the_space_grid_resumes_fits_and_predicts(tmp_pa
     assert (tmp_path / "v.png").stat().st_size > 0
     with pytest.raises(ValueError, match="measured under"):
         build_table(str(tmp_path / "t"), "res", **{**kw, "backend": "torch" if backend != "torch" else "onnxruntime"})
+
+
+def test_channels_are_rounded_up_to_the_simd_block_above_one_block():
+    from zsnas.latency.tinynas import blocked
+
+    assert blocked(("Regular", 1, 0, 3, 1, 40, 32, 40), 16) == ("Regular", 1, 0, 3, 1, 48, 32, 48)
+    assert blocked(("Regular", 1, 0, 3, 1, 8, 32, 17), 16) == ("Regular", 1, 0, 3, 1, 8, 32, 32)  # 8 <= one block
+    assert blocked(("Regular", 2, 0, 3, 1, 3, 224, 24), 16) == ("Regular", 2, 0, 3, 1, 3, 224, 32)  # a stem's 3 stay
+    assert blocked(("Depthwise", 1, 0, 5, 1, 72, 16, 72), 8) == ("Depthwise", 1, 0, 5, 1, 72, 16, 72)
+    assert blocked(("Depthwise", 1, 0, 5, 1, 72, 16, 72), 16) == ("Depthwise", 1, 0, 5, 1, 80, 16, 80)
+    assert blocked(("Regular", 1, 0, 3, 1, 40, 32, 40), 1) == ("Regular", 1, 0, 3, 1, 40, 32, 40)
+
+
+def test_the_detected_channel_block_follows_the_cpu_flags():
+    from zsnas.latency.build import detect_channel_block
+
+    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    assert detect_channel_block() == (16 if "avx512f" in flags else 8 if "avx2" in flags else 1)
+
+
+def _write_table(folder, lines, meta=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FILES["fp32"]).write_text("".join(f"{{{t},{b},{ic},{h},{h},{oc},{k},{s},{f}}} {ms}\n"
+                                                for t, s, f, k, b, ic, h, oc, ms in lines))
+    if meta is not None:
+        (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_a_blocked_table_answers_a_shape_inside_a_block_with_the_block_s_measurement(tmp_path):
+    lines = [("Regular", 1, 0, 3, 1, c, 8, c, c / 100) for c in (16, 32, 48, 64)]
+    folder = _write_table(tmp_path / "t", lines)
+    plain, blocked16 = TinyNASTable(str(folder), "fp32", drop_4x4=False), \
+        TinyNASTable(str(folder), "fp32", drop_4x4=False, channel_block=16)
+    conv = ("Regular", 1, 0, 3, 1, 40, 8, 40)
+    assert blocked16.conv_ms(conv) == 0.48  # what the kernels compute: 48 channels
+    assert plain.conv_ms(conv) == 0.32  # TinyNAS's rule: a collinear group (one input size) answers its nearest point
+    with pytest.raises(ValueError, match="channel_block"):
+        TinyNASTable(str(folder), "fp32", channel_block=0)
+
+
+def test_odd_ratio_lines_answer_only_themselves_when_the_grid_ratios_are_known(tmp_path):
+    grid = [("Regular", 1, 0, 3, 1, r * c, 8, c, r * c * c / 1000) for c in (16, 32, 64) for r in (1, 2)]
+    odd = ("Regular", 1, 0, 3, 1, 48, 8, 32, 50.0)  # ratio 1.5, a wild measurement
+    folder = _write_table(tmp_path / "t", grid + [odd])
+    kw = dict(drop_4x4=False, grid_ratios=[1.0, 2.0])
+    t = TinyNASTable(str(folder), "fp32", **kw)
+    clean = TinyNASTable(str(_write_table(tmp_path / "c", grid)), "fp32", **kw)
+    assert t.conv_ms(odd[:8]) == 50.0  # looked up
+    other = ("Regular", 1, 0, 3, 1, 40, 8, 24)  # ratio 1.67: interpolated over the grid's ratios only
+    assert t.conv_ms(other) == clean.conv_ms(other)
+    assert TinyNASTable(str(folder), "fp32", drop_4x4=False).conv_ms(other) != clean.conv_ms(other)
+
+
+def test_cover_adds_the_exact_blocked_convolutions_of_more_networks():
+    from zsnas.latency.build import space_convs
+    from zsnas.latency.tinynas import blocked
+    from zsnas.spaces import Rng, get_space
+
+    base = set(space_convs("res", 32, 1, 3, seed=4))
+    covered = set(space_convs("res", 32, 1, 3, seed=4, cover=20, channel_block=16))
+    sp, rng = get_space("res"), Rng(5)  # cover's networks are drawn from seed + 1
+    extra = {blocked(c, 16) for _ in range(20) for c in network_convs(sp.sample(rng), 32, 1)}
+    assert covered == base | extra and extra - base
 
 
 def test_lut_build_refuses_what_it_cannot_measure_here(tmp_path):

@@ -31,10 +31,16 @@ def lut():
 @click.option("--threads", type=positive(), default=1, show_default=True, help="Intra-op threads measured with.")
 @click.option("--fit", type=positive(0), default=10, show_default=True,
               help="Whole networks measured to fit the per-network overhead (0: none).")
+@click.option("--cover", type=positive(0), default=0, show_default=True,
+              help="Also measure the exact convolutions of this many random networks (channels rounded to the "
+                   "SIMD block), so that a new network's are mostly looked up, not interpolated.")
+@click.option("--channel-block", type=positive(), default=None,
+              help="Round channel counts up to this multiple [default: this CPU's SIMD block: 16 with AVX-512, 8 "
+                   "with AVX2].")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Table folder (resumable).")
 @click.option("--no-progress", is_flag=True)
-def build_cmd(space, resolution, batch, samples, runs, channels, backend, device, precision, threads, fit, out,
-              no_progress):
+def build_cmd(space, resolution, batch, samples, runs, channels, backend, device, precision, threads, fit, cover,
+              channel_block, out, no_progress):
     """Measure the convolutions a space's networks use on this machine (conv + bias + ReLU, the
     residual add fused where TinyNAS's key says so), then fit the per-network overhead on a few
     whole networks; an interrupted build resumes."""
@@ -52,7 +58,7 @@ def build_cmd(space, resolution, batch, samples, runs, channels, backend, device
             raise click.BadParameter(f"{channels!r} is not a comma-separated list of whole numbers",
                                      param_hint="--channels") from None
     path = build_table(out, space, resolution, batch, samples, runs, progress=not no_progress, channels=grid,
-                       backend=backend, threads=threads, fit=fit)
+                       backend=backend, threads=threads, fit=fit, cover=cover, channel_block=channel_block)
     with open(path) as fh:
         n = sum(1 for line in fh if line.strip())
     from .latency.tables import overhead

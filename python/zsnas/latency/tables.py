@@ -55,9 +55,14 @@ def overhead(folder: Union[str, os.PathLike], precision: str, batch: int) -> Tup
     return float(fit["ms"]), float(fit["scale"]), float(fit.get("per_conv_ms", 0.0))
 
 
-def drop_4x4(folder) -> bool:
-    """TinyNAS's loader leaves 4x4 inputs out; zsnas's own tables (meta drop_4x4: false) keep them."""
-    return bool(read_meta(folder).get("drop_4x4", True))
+def table_options(folder) -> dict:
+    """How a folder's table is read (TinyNASTable's options, from its meta.json): TinyNAS's loader
+    leaves 4x4 inputs out, zsnas's own tables (drop_4x4: false) keep them; zsnas's tables round
+    channels up to the SIMD block they were measured with (channel_block; TinyNAS's: 1) and
+    interpolate over their grid's in/out ratios only (grid_ratios; TinyNAS's: every line)."""
+    meta = read_meta(folder)
+    return {"drop_4x4": bool(meta.get("drop_4x4", True)), "channel_block": int(meta.get("channel_block", 1)),
+            "grid_ratios": meta.get("grid_ratios")}
 
 
 def _file_digest(path: str) -> int:
@@ -72,7 +77,7 @@ def _file_digest(path: str) -> int:
 def _conv_model(folder: str, precision: str, batch: int, stamp: Tuple[float, ...]):
     from .. import _core
 
-    table = TinyNASTable(folder, precision, drop_4x4=drop_4x4(folder))
+    table = TinyNASTable(folder, precision, **table_options(folder))
     ms, scale, per_conv = overhead(folder, precision, batch)
     digest = _file_digest(table.path) ^ int.from_bytes(
         hashlib.blake2b(f"{precision}/{batch}/{ms!r}/{scale!r}/{per_conv!r}".encode(), digest_size=8).digest(),
@@ -172,5 +177,5 @@ def import_tinynas(source: Union[str, os.PathLike], out: Union[str, os.PathLike]
     return counts
 
 
-__all__ = ["drop_4x4", "open_latency_table", "network_ms", "target_ms", "block_ms", "import_tinynas", "read_meta", "overhead",
+__all__ = ["table_options", "open_latency_table", "network_ms", "target_ms", "block_ms", "import_tinynas", "read_meta", "overhead",
            "overhead_key", "is_conv_table", "PRECISIONS", "META"]

@@ -16,7 +16,7 @@ import functools
 import math
 import os
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,15 +28,32 @@ Conv = Tuple[str, int, int, int, int, int, int, int]  # type, stride, fused, ker
 
 class TinyNASTable:
     """drop_4x4: leave out 4x4-input lines as TinyNAS's loader does (its V100 tables); a table
-    measured by `zsnas lut build` keeps them (meta.json says drop_4x4: false)."""
+    measured by `zsnas lut build` keeps them (meta.json says drop_4x4: false).
 
-    def __init__(self, directory: str, precision: str = "int8", drop_4x4: bool = True):
+    channel_block: channel counts above it are rounded up to a multiple of it before the look-up
+    (not a 3-channel stem's input). CPU convolution libraries compute channels in SIMD blocks (16 floats
+    with AVX-512, 8 with AVX2), so a 40-channel convolution costs what a 48-channel one does --
+    a staircase that interpolating between grid points misses by up to 3×. `zsnas lut build`
+    records the block of the machine it measured on (meta.json channel_block); TinyNAS's tables
+    and the default keep 1 (its rule as written).
+
+    grid_ratios: only lines whose in/out ratio is one of these (and 3-channel stems) feed the
+    interpolation; the others are exact look-ups only. A zsnas table measures the exact shapes of
+    many networks besides its grid (`lut build --cover`): their odd ratios as interpolation groups
+    of a few points each extrapolate wildly (seen: 140× off), so they answer only themselves."""
+
+    def __init__(self, directory: str, precision: str = "int8", drop_4x4: bool = True, channel_block: int = 1,
+                 grid_ratios: Optional[Sequence[float]] = None):
         if precision not in FILES:
             raise ValueError(f"TinyNAS tables exist for {', '.join(FILES)}, not {precision!r}")
         self.path = os.path.join(str(directory), FILES[precision])
         if not os.path.isfile(self.path):
             raise ValueError(f"no TinyNAS table {self.path} (the folder ../shared/data/latency/tinynas-v100 holds them)")
         self.precision = precision
+        if isinstance(channel_block, bool) or not isinstance(channel_block, int) or channel_block < 1:
+            raise ValueError(f"channel_block must be a whole number >= 1, got {channel_block!r}")
+        self.channel_block = channel_block
+        grid = None if grid_ratios is None else {int(float(r) * 100) / 100 for r in grid_ratios}
         self._point_memo: Dict[tuple, float] = {}
         self.exact: Dict[tuple, float] = {}
         # (type, stride, fused, kernel) -> batch -> ratio -> [(out_c, in_h, ms)]
@@ -55,6 +72,8 @@ class TinyNASTable:
                 self.exact[(t, s, f, k, b, ic, h, oc)] = ms
                 # TinyNAS groups regular convs by in/out ratio truncated to two decimals (3-channel stems: 0)
                 ratio = 0.0 if (t == "Regular" and ic == 3) else (int(ic / oc * 100) / 100 if t == "Regular" else 1.0)
+                if grid is not None and t == "Regular" and ratio != 0.0 and ratio not in grid:
+                    continue
                 self.groups.setdefault((t, s, f, k), {}).setdefault(b, {}).setdefault(ratio, []).append((oc, h, ms))
         if not self.exact:
             raise ValueError(f"{self.path} holds no measurements")
@@ -108,7 +127,7 @@ class TinyNASTable:
 
     def conv_ms(self, conv: Conv) -> float:
         """Milliseconds of one convolution (the whole batch), measured or interpolated."""
-        t, s, f, k, b, ic, h, oc = conv
+        t, s, f, k, b, ic, h, oc = blocked(conv, self.channel_block)
         hit = self.exact.get((t, s, f, k, b, ic, h, oc))
         if hit is not None:
             return hit
@@ -132,6 +151,17 @@ class TinyNASTable:
         model's predictor: it asks only for shapes it has not memoised)."""
         return [self.conv_ms(("Depthwise" if d else "Regular", s, f, k, b, ic, h, oc))
                 for d, s, f, k, b, ic, h, oc in keys]
+
+
+def blocked(conv: Conv, block: int) -> Conv:
+    """`conv` with its channel counts above one block rounded up to a multiple of `block` (a
+    3-channel stem's input kept): the shape a CPU convolution library computes. Counts up to one
+    block stay (measured on AVX-512: 8 input channels cost half of 16, 40 cost what 48 do)."""
+    if block == 1:
+        return conv
+    t, s, f, k, b, ic, h, oc = conv
+    up = lambda c: c if c <= block else -(-c // block) * block  # noqa: E731
+    return (t, s, f, k, b, ic if (t == "Regular" and ic == 3) else up(ic), h, up(oc))
 
 
 def _extrapolate(xs, ys, x) -> float:
