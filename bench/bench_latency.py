@@ -46,7 +46,7 @@ def tables(quick: bool, out_dir: str, spaces=("mbv2", "res")) -> None:
             folder = os.path.join(out_dir, f"{space}-{res}-b{batch}")
             t0 = time.perf_counter()
             path = build_table(folder, space, res, batch, samples=50, runs=10 if quick else 20, progress=False,
-                               backend="onnxruntime", threads=1, fit=10, cover=0 if quick else cover)
+                               backend="onnxruntime", threads=1, fit=20, cover=0 if quick else cover)
             build_s = time.perf_counter() - t0
             convs = sum(1 for line in open(path) if line.strip())
             r = validate(folder, space, n=n, resolution=res, batch=batch, runs=10, progress=False,

@@ -275,8 +275,14 @@ def test_a_measured_table_covers_the_space_grid_resumes_fits_and_predicts(tmp_pa
     opts = table_options(tmp_path / "t")  # its own 4x4 lines count, its channels in this CPU's blocks
     assert opts == {"drop_4x4": False, "channel_block": detect_channel_block(), "grid_ratios": [1.0]}
     table = TinyNASTable(str(tmp_path / "t"), "fp32", **opts)
+    from zsnas.latency.build import conv_mweights
+
     a = fits[0]
-    assert model.network_ms(Arch(a)._core, 8, 1) == pytest.approx(fit["ms"] + fit["scale"] * table.network_ms(a, 8, 1))
+    convs = network_convs(a, 8, 1)
+    assert fit["measured_ms"] and len(fit["measured_ms"]) == len(fits) and fit["form"] == 2
+    assert model.network_ms(Arch(a)._core, 8, 1) == pytest.approx(
+        fit["ms"] + fit["scale"] * table.network_ms(a, 8, 1) + fit["per_conv_ms"] * len(convs)
+        + fit["per_mweight_ms"] * conv_mweights(convs))
     r = validate(str(tmp_path / "t"), "res", n=4, resolution=8, batch=1, runs=2, progress=False,
                  plot=str(tmp_path / "v.png"))
     assert r["n"] == 4 and 0 <= r["within_10"] <= r["within_15"] <= 1 and r["rmse_ms"] >= 0
@@ -361,11 +367,17 @@ def test_the_overhead_fit_recovers_a_known_model():
     pred = [1.0, 2.0, 4.0, 3.0, 8.0, 5.0]
     n = [10, 14, 30, 18, 41, 22]
     meas = [0.3 + 0.8 * p + 0.01 * k for p, k in zip(pred, n)]
-    assert fit_overhead(pred, n, meas) == pytest.approx((0.3, 0.8, 0.01), rel=1e-9)
+    assert fit_overhead(pred, n, meas) == pytest.approx((0.3, 0.8, 0.01, 0.0), rel=1e-9)
     # without a per-conv cost in the data, left-one-out keeps the two-term form
-    assert fit_overhead(pred, n, [0.3 + 0.8 * p for p in pred]) == pytest.approx((0.3, 0.8, 0.0), abs=1e-12)
+    assert fit_overhead(pred, n, [0.3 + 0.8 * p for p in pred]) == pytest.approx((0.3, 0.8, 0.0, 0.0), abs=1e-12)
     # too few networks for three terms: (ms, scale) only
-    assert fit_overhead(pred[:3], n[:3], [0.5 + 2 * p for p in pred[:3]]) == pytest.approx((0.5, 2.0, 0.0))
+    assert fit_overhead(pred[:3], n[:3], [0.5 + 2 * p for p in pred[:3]]) == pytest.approx((0.5, 2.0, 0.0, 0.0))
+    # a per-weight cost in the data is found (and no per-conv one invented)
+    mw = [0.5, 0.2, 1.5, 0.9, 0.4, 2.0]
+    meas = [0.3 + 0.8 * p + 0.6 * w for p, w in zip(pred, mw)]
+    assert fit_overhead(pred, n, meas, mw) == pytest.approx((0.3, 0.8, 0.0, 0.6), rel=1e-9)
+    meas = [0.3 + 0.8 * p + 0.01 * k + 0.6 * w for p, k, w in zip(pred, n, mw)]
+    assert fit_overhead(pred, n, meas, mw) == pytest.approx((0.3, 0.8, 0.01, 0.6), rel=1e-9)
 
 
 def test_a_run_written_with_the_old_latency_model_setting_resumes(tmp_path, imported):

@@ -28,6 +28,16 @@ def test_the_nb201_space_is_enumerable():
         sp.index("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|")
 
 
+def test_nb201_mutation_moves_one_edge_inside_the_space():
+    sp = NB201Space()
+    rng = np.random.default_rng(4)
+    for _ in range(1000):
+        a = sp.sample(rng)
+        child = sp.mutate(a, rng)
+        assert child in sp and sp[sp.index(child)] == child
+        assert sum(x != y for x, y in zip(cell_ops(a), cell_ops(child))) == 1
+
+
 def test_closed_form_counts_equal_the_table_and_the_built_network():
     sp = NB201Space()
     rows = list(csv.DictReader(open(DATA)))[:200]

@@ -198,3 +198,16 @@ def test_latency_from_a_table_is_an_objective(tmp_path):
     assert run.front_ids == sorted(run.history[i]["id"] for i in _brute_front(run.history, run.objectives))
     with pytest.raises(ValueError, match="latency_ms objective needs latency_table"):
         pareto_search("mbv2", "params,-latency_ms", iterations=2, **FAST)
+
+
+def test_a_pareto_search_of_res_stays_within_the_paper_budget():
+    from zsnas.arch import Arch
+    from zsnas.spaces import get_space, paper_budget
+
+    run = pareto_search("res", "params,-flops", iterations=30, seed=0, **FAST)
+    sp, budget = get_space("res"), paper_budget("res")
+    assert len({r["arch"] for r in run.history}) == 30
+    for r in run.history:
+        assert sp.within_budget(r["arch"], budget)
+        assert r["params"] == Arch(r["arch"]).params(num_classes=10)
+    assert run.front_ids == sorted(run.history[i]["id"] for i in _brute_front(run.history, run.objectives))

@@ -4,6 +4,7 @@ an independent float64 reference, and an az search under a params budget."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -127,17 +128,18 @@ def test_az_proxies_on_a_vit_match_a_float64_reference():
     assert got["degenerate"] == 0 and math.isfinite(got["trainability"])
 
 
-def test_an_az_search_of_autoformer_tiny_keeps_the_params_budget(tmp_path):
+def test_a_200_iteration_az_search_of_autoformer_tiny_keeps_the_params_budget(tmp_path):
     from zsnas.cli import main as cli
 
     out = tmp_path / "vit"
     r = CliRunner().invoke(cli, ["search", "--space", "autoformer-t", "--max-params", "6e6", "-r", "32", "-b", "2",
-                                 "-n", "40", "--out", str(out), "--no-progress", "--device", "cpu", "--json"])
+                                 "-n", "200", "--out", str(out), "--no-progress", "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
     from zsnas.space_search import load_space_run
 
     run = load_space_run(out)
-    assert len(run.history) == 40 and run.config.strategy == "az"
+    assert len(run.history) == 200 and run.config.strategy == "az"
+    assert json.loads(r.output)["rejected"] > 0  # the budget bites: children over it were redrawn
     sp = AUTOFORMER["autoformer-t"]
     assert all(sp.counts(h["arch"])[0] <= 6e6 for h in run.history)
     best = run.top(1)[0]

@@ -69,11 +69,12 @@ std::vector<ConvShape> network_convs(const Arch& arch, int resolution, int batch
 }
 
 ConvLatencyModel::ConvLatencyModel(Predictor predict, double overhead_ms, double scale, double per_conv_ms,
-                                   uint64_t fingerprint, std::string name)
+                                   uint64_t fingerprint, std::string name, double per_mweight_ms)
     : predict_(std::move(predict)), overhead_(overhead_ms), scale_(scale), per_conv_(per_conv_ms),
-      fingerprint_(fingerprint), name_(std::move(name)) {
+      per_mweight_(per_mweight_ms), fingerprint_(fingerprint), name_(std::move(name)) {
   if (!predict_) throw std::invalid_argument("conv latency model: no predictor");
-  if (!std::isfinite(overhead_ms) || !std::isfinite(scale) || scale <= 0 || !std::isfinite(per_conv_ms))
+  if (!std::isfinite(overhead_ms) || !std::isfinite(scale) || scale <= 0 || !std::isfinite(per_conv_ms) ||
+      !std::isfinite(per_mweight_ms))
     throw std::invalid_argument("conv latency model " + name_ + ": overhead and per-conv terms must be finite, "
                                 "scale > 0");
 }
@@ -150,17 +151,19 @@ double ConvLatencyModel::network_ms(const Arch& arch, int resolution, const Late
     for (size_t j = 0; j < convs.size(); ++j) {
       cost[convs[j].block].ms += ms[j];
       cost[convs[j].block].convs += 1;
+      cost[convs[j].block].mweights += convs[j].weights() / 1e6;
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < blocks.size(); ++i) block_memo_.emplace(keys[i], cost[i]);
   }
-  double sum = 0;
+  double sum = 0, mweights = 0;
   int64_t n = 0;
   for (const BlockCost& c : cost) {
     sum += c.ms;
     n += c.convs;
+    mweights += c.mweights;
   }
-  return overhead_ + scale_ * sum + per_conv_ * static_cast<double>(n);
+  return overhead_ + scale_ * sum + per_conv_ * static_cast<double>(n) + per_mweight_ * mweights;
 }
 
 std::vector<double> ConvLatencyModel::block_ms(const Arch& arch, int resolution, int batch) const {

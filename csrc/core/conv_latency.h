@@ -1,6 +1,8 @@
 // A latency model that generalises to blocks never measured (TinyNAS's predictor, REFERENCE;
 // python/zsnas/latency/): a network's latency is overhead + scale × Σ over its convolutions
-// + per_conv × (number of convolutions) -- the last term a measured table's per-call cost --,
+// + per_conv × (number of convolutions) + per_mweight × (millions of conv weights) -- the last
+// two a measured table's fitted terms: what separately timed units pay per call, and what a
+// network pays to stream weights that a repeatedly timed unit keeps in cache --,
 // each keyed by (type, stride, fused residual add, kernel, batch, in channels, input size, out
 // channels). Where a table lacks a shape, its Python owner interpolates (scipy, as TinyNAS
 // does); this class memoises every convolution's milliseconds so that the engine's hot loop asks
@@ -28,6 +30,7 @@ struct ConvShape {
   int depthwise = 0, stride = 1, fused = 0, kernel = 1, batch = 1, in_c = 0, in_h = 0, out_c = 0;
   int block = 0;
   std::array<int, 8> key() const { return {depthwise, stride, fused, kernel, batch, in_c, in_h, out_c}; }
+  double weights() const { return double(out_c) * (depthwise ? 1 : in_c) * kernel * kernel; }
 };
 
 // The convolutions of the deployed network (residual links and SE as the blocks say), in order;
@@ -41,9 +44,10 @@ class ConvLatencyModel : public LatencyModel {
   using Predictor = std::function<std::vector<double>(const std::vector<std::array<int, 8>>&)>;
 
   ConvLatencyModel(Predictor predict, double overhead_ms, double scale, double per_conv_ms, uint64_t fingerprint,
-                   std::string name);
+                   std::string name, double per_mweight_ms = 0.0);
 
-  // overhead + scale × Σ conv ms + per_conv × #convs at key.batch (precision and device: the table's own).
+  // overhead + scale × Σ conv ms + per_conv × #convs + per_mweight × Σ weights / 1e6 at key.batch
+  // (precision and device: the table's own).
   double network_ms(const Arch& arch, int resolution, const LatencyKey& key) const override;
   // Σ conv ms of each block (no overhead, no scale).
   std::vector<double> block_ms(const Arch& arch, int resolution, int batch) const;
@@ -53,6 +57,7 @@ class ConvLatencyModel : public LatencyModel {
   double overhead_ms() const { return overhead_; }
   double scale() const { return scale_; }
   double per_conv_ms() const { return per_conv_; }
+  double per_mweight_ms() const { return per_mweight_; }
   size_t memo_size() const;        // convolutions memoised
   size_t block_memo_size() const;  // (block, input size, batch) sums memoised
   int64_t predictor_calls() const;
@@ -77,10 +82,11 @@ class ConvLatencyModel : public LatencyModel {
   struct BlockCost {
     double ms = 0;  // Σ conv ms, in conv order
     int convs = 0;
+    double mweights = 0;  // Σ conv weights / 1e6
   };
 
   Predictor predict_;
-  double overhead_ = 0, scale_ = 1, per_conv_ = 0;
+  double overhead_ = 0, scale_ = 1, per_conv_ = 0, per_mweight_ = 0;
   uint64_t fingerprint_ = 0;
   std::string name_;
   mutable std::mutex mu_;

@@ -29,7 +29,7 @@ def lut():
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
 @click.option("--threads", type=positive(), default=1, show_default=True, help="Intra-op threads measured with.")
-@click.option("--fit", type=positive(0), default=10, show_default=True,
+@click.option("--fit", type=positive(0), default=20, show_default=True,
               help="Whole networks measured to fit the per-network overhead (0: none).")
 @click.option("--cover", type=positive(0), default=0, show_default=True,
               help="Also measure the exact convolutions of this many random networks (channels rounded to the "
@@ -63,9 +63,9 @@ def build_cmd(space, resolution, batch, samples, runs, channels, backend, device
         n = sum(1 for line in fh if line.strip())
     from .latency.tables import overhead
 
-    ms, scale, per_conv = overhead(out, "fp32", batch)
+    ms, scale, per_conv, per_mweight = overhead(out, "fp32", batch)
     click.echo(f"{path}: {n} measured convolutions; whole network ≈ {ms:.4g} ms + {scale:.4g} × Σ conv + "
-               f"{per_conv:.4g} ms × #convs (meta.json beside it)")
+               f"{per_conv:.4g} ms × #convs + {per_mweight:.4g} ms × M weights (meta.json beside it)")
 
 
 @lut.command("validate")
@@ -90,7 +90,8 @@ def validate_cmd(table, space, n, resolution, batch, runs, plot, as_json, seed):
     click.echo(f"{r['n']} networks: within ±10 % {r['within_10']:.0%}, ±15 % {r['within_15']:.0%}, RMSE "
                f"{r['rmse_ms']:.3g} ms, Spearman ρ {r['spearman']:.3f}; noise floor (two measurements of one "
                f"network) {r['noise_floor']:.1%}, {r['noise_within_15']:.0%} of repeats within ±15 %; fit "
-               f"{r['overhead_ms']:.3g} ms + {r['scale']:.3g}× Σ + {r['per_conv_ms']:.3g} ms/conv ({r['backend']}, {r['threads']} thread(s), batch "
+               f"{r['overhead_ms']:.3g} ms + {r['scale']:.3g}× Σ + {r['per_conv_ms']:.3g} ms/conv + "
+               f"{r['per_mweight_ms']:.3g} ms/M weights ({r['backend']}, {r['threads']} thread(s), batch "
                f"{r['batch']}, median network {r['median_ms']:.3g} ms)")
 
 

@@ -213,7 +213,7 @@ def fit_networks(space, resolution: int, fit: int) -> list:
 def build_table(out_dir: str, space: str = "res", resolution: Optional[int] = None, batch: int = 1,
                 samples: int = 50, runs: int = 20, progress: bool = True, seed: int = 0,
                 channels=CHANNEL_GRID, ratios=RATIO_GRID, backend: str = "torch", threads: int = 1,
-                fit: int = 10, fit_runs: int = 10, cover: int = 0, channel_block: Optional[int] = None) -> str:
+                fit: int = 20, fit_runs: int = 10, cover: int = 0, channel_block: Optional[int] = None) -> str:
     """Measure the space's convolutions on this machine into OUT_DIR/conv_data.out (fp32, on
     `backend` with `threads` threads), then fit the per-network overhead on `fit` whole networks
     (0: none). `cover`: also measure the exact convolutions of that many random members (see
@@ -258,25 +258,32 @@ def build_table(out_dir: str, space: str = "res", resolution: Optional[int] = No
         finally:
             bar.close()
         fitted = meta.get("overhead", {}).get(overhead_key("fp32", batch), {})
-        if fit and not (fitted.get("networks") == structures and fitted.get("resolution") == res and not todo):
+        if fit and not (fitted.get("networks") == structures and fitted.get("resolution") == res and not todo
+                        and fitted.get("form") == FIT_FORM):
             table = TinyNASTable(out_dir, "fp32", **table_options(out_dir))
             bar = progress_bar(len(structures), "fitting the per-network overhead", unit="net", enabled=progress)
-            pred, n_convs, meas = [], [], []
+            pred, n_convs, mweights, meas = [], [], [], []
             for a in structures:
+                convs = network_convs(a, res, batch)
                 pred.append(table.network_ms(a, res, batch))
-                n_convs.append(len(network_convs(a, res, batch)))
+                n_convs.append(len(convs))
+                mweights.append(conv_mweights(convs))
                 meas.append(measure_network(a, res, batch, fit_runs, backend, threads))
                 bar.update(1)
             bar.close()
-            ms, scale, per_conv = fit_overhead(pred, n_convs, meas)
+            ms, scale, per_conv, per_mweight = fit_overhead(pred, n_convs, meas, mweights)
             meta.setdefault("overhead", {})[overhead_key("fp32", batch)] = {
-                "ms": ms, "scale": scale, "per_conv_ms": per_conv, "networks": structures, "space": str(space),
+                "ms": ms, "scale": scale, "per_conv_ms": per_conv, "per_mweight_ms": per_mweight,
+                "form": FIT_FORM, "networks": structures, "measured_ms": meas, "space": str(space),
                 "resolution": res}
         meta.setdefault("builds", []).append({"space": str(space), "resolution": res, "batch": batch,
                                               "samples": samples, "cover": cover, "runs": runs,
                                               "convs": len(todo)})
         write_atomic(meta_path, json.dumps(meta, indent=1))
     return path
+
+
+FIT_FORM = 2  # fit_overhead's candidate terms (2: + per-weight); a table fitted under another is re-fitted
 
 
 def _fit(cols, m, w):
@@ -287,33 +294,45 @@ def _fit(cols, m, w):
     return coef if coef[1] > 0 else None
 
 
-def fit_overhead(pred, n_convs, meas) -> tuple:
-    """(ms, scale, per_conv_ms) of measured ≈ ms + scale × Σ conv + per_conv × #convs, least
-    squares in relative error (networks differ tenfold in latency). The per-conv term (what
-    separately timed units pay per call and a whole network does not) is kept only when it
-    predicts the fitting networks better left-one-out than (ms, scale) alone; with too few or
-    too alike networks the fit falls back to a shift of the plain sum."""
+def fit_overhead(pred, n_convs, meas, mweights=None) -> tuple:
+    """(ms, scale, per_conv_ms, per_mweight_ms) of measured ≈ ms + scale × Σ conv + per_conv ×
+    #convs + per_mweight × (millions of conv weights), least squares in relative error (networks
+    differ tenfold in latency). The per-conv term (what separately timed units pay per call and a
+    whole network does not) and the per-weight term (what a network pays to stream weights that
+    a repeatedly timed unit keeps in cache) are kept only in the form that predicts the fitting
+    networks best left-one-out; with too few or too alike networks the fit falls back to a shift
+    of the plain sum."""
     p, n, m = (np.asarray(v, dtype=np.float64) for v in (pred, n_convs, meas))
+    wt = np.zeros_like(p) if mweights is None else np.asarray(mweights, dtype=np.float64)
     w = 1.0 / m
     one = np.ones_like(p)
-    forms = [(one, p), (one, p, n)]
+    forms = [("", (one, p)), ("n", (one, p, n))]
+    if mweights is not None:
+        forms += [("w", (one, p, wt)), ("nw", (one, p, n, wt))]
 
     def loo_error(k):
+        cols = forms[k][1]
         errs = []
         for i in range(len(m)):
             keep = np.arange(len(m)) != i
-            coef = _fit([c[keep] for c in forms[k]], m[keep], w[keep])
+            coef = _fit([c[keep] for c in cols], m[keep], w[keep])
             if coef is None:
                 return np.inf
-            errs.append(abs(sum(cf * c[i] for cf, c in zip(coef, forms[k])) - m[i]) / m[i])
+            errs.append(abs(sum(cf * c[i] for cf, c in zip(coef, cols)) - m[i]) / m[i])
         return float(np.mean(errs))
 
     best = min(range(len(forms)), key=loo_error) if len(m) >= 5 else 0
     for k in (best, 0):
-        coef = _fit(forms[k], m, w)
+        coef = _fit(forms[k][1], m, w)
         if coef is not None:
-            return float(coef[0]), float(coef[1]), float(coef[2]) if len(coef) > 2 else 0.0
-    return float(np.mean(m - p)), 1.0, 0.0
+            terms = dict(zip(forms[k][0], coef[2:]))
+            return float(coef[0]), float(coef[1]), float(terms.get("n", 0.0)), float(terms.get("w", 0.0))
+    return float(np.mean(m - p)), 1.0, 0.0, 0.0
+
+
+def conv_mweights(convs) -> float:
+    """Millions of weights of these convolutions (what fit_overhead's per-weight term multiplies)."""
+    return sum(c[7] * (1 if c[0] == "Depthwise" else c[5]) * c[3] * c[3] for c in convs) / 1e6
 
 
 def _key_text(c: Conv) -> str:
@@ -351,7 +370,8 @@ def validate(table_dir: str, space: str = "res", n: int = 100, resolution: Optio
     """Measure `n` random networks of `space` whole (on the table's backend and threads; none of
     the networks that fitted its overhead) against the engine's prediction from the table:
     share within ±10 % and ±15 %, RMSE (ms), Spearman ρ, and the noise floor (the median
-    relative difference between two measurements of the same network)."""
+    relative difference between two measurements of the same network); `networks` lists each one
+    (structure, predicted, measured, measured again)."""
     from scipy import stats
 
     from ..progress import progress_bar
@@ -383,12 +403,14 @@ def validate(table_dir: str, space: str = "res", n: int = 100, resolution: Optio
     rel = np.abs(p - m) / m
     out = {"n": int(len(m)), "backend": backend, "threads": threads, "batch": batch, "resolution": res,
            "overhead_ms": float(model.overhead_ms), "scale": float(model.scale),
-           "per_conv_ms": float(model.per_conv_ms),
+           "per_conv_ms": float(model.per_conv_ms), "per_mweight_ms": float(model.per_mweight_ms),
            "within_10": float(np.mean(rel <= 0.10)), "within_15": float(np.mean(rel <= 0.15)),
            "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))), "spearman": float(stats.spearmanr(p, m).statistic),
            "noise_floor": float(np.median(np.abs(again - m) / m)),
            "noise_within_15": float(np.mean(np.abs(again - m) / m <= 0.15)),
-           "median_ms": float(np.median(m))}
+           "median_ms": float(np.median(m)),
+           "networks": [{"structure": a, "predicted_ms": float(x), "measured_ms": float(y), "again_ms": float(z)}
+                        for a, x, y, z in zip(archs, p, m, again)]}
     if plot:
         import matplotlib
 
@@ -409,4 +431,4 @@ def validate(table_dir: str, space: str = "res", n: int = 100, resolution: Optio
     return out
 
 
-__all__ = ["build_table", "validate", "fit_overhead", "measure_conv", "measure_network", "space_convs", "fit_networks", "BACKENDS"]
+__all__ = ["build_table", "validate", "fit_overhead", "conv_mweights", "measure_conv", "measure_network", "space_convs", "fit_networks", "BACKENDS"]
