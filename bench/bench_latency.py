@@ -54,7 +54,8 @@ def tables(quick: bool, out_dir: str, spaces=("mbv2", "res")) -> None:
             print(f"| {space} @ {res} | {batch} | {convs} | {build_s:.0f} | {r['within_10']:.0%} | "
                   f"{r['within_15']:.0%} | {r['spearman']:.3f} | {r['rmse_ms']:.3g} | {r['median_ms']:.3g} | "
                   f"{r['noise_floor']:.1%} | {r['noise_within_15']:.0%} | {r['overhead_ms']:.3g} ms + "
-                  f"{r['scale']:.3g}× Σ + {r['per_conv_ms'] * 1e3:.3g} µs/conv |", flush=True)
+                  f"{r['scale']:.3g}× Σ + {r['per_conv_ms'] * 1e3:.3g} µs/conv + {r['per_mweight_ms']:.3g} ms/M "
+                  f"weights + {r['per_mact_ms']:.3g} ms/M activations |", flush=True)
             json.dump(r, open(os.path.join(folder, "validate.json"), "w"), indent=1)
 
 

@@ -275,14 +275,14 @@ def test_a_measured_table_covers_the_space_grid_resumes_fits_and_predicts(tmp_pa
     opts = table_options(tmp_path / "t")  # its own 4x4 lines count, its channels in this CPU's blocks
     assert opts == {"drop_4x4": False, "channel_block": detect_channel_block(), "grid_ratios": [1.0]}
     table = TinyNASTable(str(tmp_path / "t"), "fp32", **opts)
-    from zsnas.latency.build import conv_mweights
+    from zsnas.latency.build import conv_macts, conv_mweights
 
     a = fits[0]
     convs = network_convs(a, 8, 1)
-    assert fit["measured_ms"] and len(fit["measured_ms"]) == len(fits) and fit["form"] == 2
+    assert fit["measured_ms"] and len(fit["measured_ms"]) == len(fits) and fit["form"] == 3
     assert model.network_ms(Arch(a)._core, 8, 1) == pytest.approx(
         fit["ms"] + fit["scale"] * table.network_ms(a, 8, 1) + fit["per_conv_ms"] * len(convs)
-        + fit["per_mweight_ms"] * conv_mweights(convs))
+        + fit["per_mweight_ms"] * conv_mweights(convs) + fit["per_mact_ms"] * conv_macts(convs))
     r = validate(str(tmp_path / "t"), "res", n=4, resolution=8, batch=1, runs=2, progress=False,
                  plot=str(tmp_path / "v.png"))
     assert r["n"] == 4 and 0 <= r["within_10"] <= r["within_15"] <= 1 and r["rmse_ms"] >= 0
@@ -367,17 +367,20 @@ def test_the_overhead_fit_recovers_a_known_model():
     pred = [1.0, 2.0, 4.0, 3.0, 8.0, 5.0]
     n = [10, 14, 30, 18, 41, 22]
     meas = [0.3 + 0.8 * p + 0.01 * k for p, k in zip(pred, n)]
-    assert fit_overhead(pred, n, meas) == pytest.approx((0.3, 0.8, 0.01, 0.0), rel=1e-9)
+    assert fit_overhead(pred, n, meas) == pytest.approx((0.3, 0.8, 0.01, 0.0, 0.0), rel=1e-9)
     # without a per-conv cost in the data, left-one-out keeps the two-term form
-    assert fit_overhead(pred, n, [0.3 + 0.8 * p for p in pred]) == pytest.approx((0.3, 0.8, 0.0, 0.0), abs=1e-12)
+    assert fit_overhead(pred, n, [0.3 + 0.8 * p for p in pred]) == pytest.approx((0.3, 0.8, 0.0, 0.0, 0.0), abs=1e-12)
     # too few networks for three terms: (ms, scale) only
-    assert fit_overhead(pred[:3], n[:3], [0.5 + 2 * p for p in pred[:3]]) == pytest.approx((0.5, 2.0, 0.0, 0.0))
+    assert fit_overhead(pred[:3], n[:3], [0.5 + 2 * p for p in pred[:3]]) == pytest.approx((0.5, 2.0, 0.0, 0.0, 0.0))
     # a per-weight cost in the data is found (and no per-conv one invented)
     mw = [0.5, 0.2, 1.5, 0.9, 0.4, 2.0]
     meas = [0.3 + 0.8 * p + 0.6 * w for p, w in zip(pred, mw)]
-    assert fit_overhead(pred, n, meas, mw) == pytest.approx((0.3, 0.8, 0.0, 0.6), rel=1e-9)
+    assert fit_overhead(pred, n, meas, mw) == pytest.approx((0.3, 0.8, 0.0, 0.6, 0.0), rel=1e-9)
     meas = [0.3 + 0.8 * p + 0.01 * k + 0.6 * w for p, k, w in zip(pred, n, mw)]
-    assert fit_overhead(pred, n, meas, mw) == pytest.approx((0.3, 0.8, 0.01, 0.6), rel=1e-9)
+    assert fit_overhead(pred, n, meas, mw) == pytest.approx((0.3, 0.8, 0.01, 0.6, 0.0), rel=1e-9)
+    ma = [2.0, 1.0, 3.5, 0.5, 6.0, 1.5]  # and a (negative) per-activation one
+    meas = [0.3 + 0.8 * p + 0.6 * w - 0.05 * a for p, w, a in zip(pred, mw, ma)]
+    assert fit_overhead(pred, n, meas, mw, ma) == pytest.approx((0.3, 0.8, 0.0, 0.6, -0.05), rel=1e-9)
 
 
 def test_a_run_written_with_the_old_latency_model_setting_resumes(tmp_path, imported):
@@ -389,3 +392,19 @@ def test_a_run_written_with_the_old_latency_model_setting_resumes(tmp_path, impo
     (out / "config.json").write_text(json.dumps(cfg))
     more = search(out=out, resume=True, iterations=150, progress=False)
     assert more.counters["iteration"] == 150 and all(e.latency_ms <= 6.0 for e in more.history)
+
+
+def test_the_cpp_model_s_weight_and_activation_terms_equal_python_s():
+    from zsnas import _core
+    from zsnas.arch import Arch
+    from zsnas.latency.build import conv_macts, conv_mweights
+    from zsnas.spaces import Rng, get_space
+
+    model = _core.ConvLatencyModel(lambda keys: [0.5] * len(keys), overhead_ms=0.25, scale=2.0, per_conv_ms=0.125,
+                                   per_mweight_ms=3.0, per_mact_ms=-0.75)
+    sp, rng = get_space("mbv2"), Rng(3)
+    for _ in range(10):
+        a = sp.sample(rng)
+        convs = network_convs(a, 224, 8)
+        want = 0.25 + 2.0 * 0.5 * len(convs) + 0.125 * len(convs) + 3.0 * conv_mweights(convs) - 0.75 * conv_macts(convs)
+        assert model.network_ms(Arch(a)._core, 224, 8) == pytest.approx(want, rel=1e-12)

@@ -170,12 +170,14 @@ void bind_engine(py::module_& m) {
 
   py::class_<ConvLatencyModel, std::shared_ptr<ConvLatencyModel>>(
       m, "ConvLatencyModel",
-      "overhead + scale × Σ conv ms + per_conv × #convs + per_mweight × Σ conv weights / 1e6; "
+      "overhead + scale × Σ conv ms + per_conv × #convs + per_mweight × Σ conv weights / 1e6 + per_mact × "
+      "Σ conv input+output elements / 1e6; "
       "`predict([[depthwise, stride, fused, kernel, batch, in_c, in_h, out_c], ...])` "
       "gives the ms of convolutions it has not seen (memoised here)")
-      .def(py::init<ConvLatencyModel::Predictor, double, double, double, uint64_t, std::string, double>(),
+      .def(py::init<ConvLatencyModel::Predictor, double, double, double, uint64_t, std::string, double, double>(),
            py::arg("predict"), py::arg("overhead_ms") = 0.0, py::arg("scale") = 1.0, py::arg("per_conv_ms") = 0.0,
-           py::arg("fingerprint") = 0, py::arg("name") = "", py::arg("per_mweight_ms") = 0.0)
+           py::arg("fingerprint") = 0, py::arg("name") = "", py::arg("per_mweight_ms") = 0.0,
+           py::arg("per_mact_ms") = 0.0)
       .def("network_ms", [](const ConvLatencyModel& m, const Arch& a, int resolution, int batch) {
              return m.network_ms(a, resolution, key_of(batch, "", ""));
            }, py::arg("arch"), py::arg("resolution"), py::arg("batch") = 1)
@@ -195,6 +197,7 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("scale", &ConvLatencyModel::scale)
       .def_property_readonly("per_conv_ms", &ConvLatencyModel::per_conv_ms)
       .def_property_readonly("per_mweight_ms", &ConvLatencyModel::per_mweight_ms)
+      .def_property_readonly("per_mact_ms", &ConvLatencyModel::per_mact_ms)
       .def_property_readonly("name", &ConvLatencyModel::name)
       .def_property_readonly("fingerprint", &ConvLatencyModel::fingerprint)
       .def_property_readonly("memo_size", &ConvLatencyModel::memo_size)

@@ -53,6 +53,11 @@ struct ConvCollector {
 
 }  // namespace
 
+double ConvShape::activations() const {
+  const double out_h = conv_out(in_h, kernel, stride);
+  return double(batch) * (double(in_c) * in_h * in_h + double(out_c) * out_h * out_h);
+}
+
 std::vector<ConvShape> network_convs(const Arch& arch, int resolution, int batch) {
   if (batch < 1) throw std::invalid_argument("latency batch must be >= 1, got " + std::to_string(batch));
   std::vector<ConvShape> out;
@@ -69,12 +74,12 @@ std::vector<ConvShape> network_convs(const Arch& arch, int resolution, int batch
 }
 
 ConvLatencyModel::ConvLatencyModel(Predictor predict, double overhead_ms, double scale, double per_conv_ms,
-                                   uint64_t fingerprint, std::string name, double per_mweight_ms)
+                                   uint64_t fingerprint, std::string name, double per_mweight_ms, double per_mact_ms)
     : predict_(std::move(predict)), overhead_(overhead_ms), scale_(scale), per_conv_(per_conv_ms),
-      per_mweight_(per_mweight_ms), fingerprint_(fingerprint), name_(std::move(name)) {
+      per_mweight_(per_mweight_ms), per_mact_(per_mact_ms), fingerprint_(fingerprint), name_(std::move(name)) {
   if (!predict_) throw std::invalid_argument("conv latency model: no predictor");
   if (!std::isfinite(overhead_ms) || !std::isfinite(scale) || scale <= 0 || !std::isfinite(per_conv_ms) ||
-      !std::isfinite(per_mweight_ms))
+      !std::isfinite(per_mweight_ms) || !std::isfinite(per_mact_ms))
     throw std::invalid_argument("conv latency model " + name_ + ": overhead and per-conv terms must be finite, "
                                 "scale > 0");
 }
@@ -152,18 +157,20 @@ double ConvLatencyModel::network_ms(const Arch& arch, int resolution, const Late
       cost[convs[j].block].ms += ms[j];
       cost[convs[j].block].convs += 1;
       cost[convs[j].block].mweights += convs[j].weights() / 1e6;
+      cost[convs[j].block].macts += convs[j].activations() / 1e6;
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < blocks.size(); ++i) block_memo_.emplace(keys[i], cost[i]);
   }
-  double sum = 0, mweights = 0;
+  double sum = 0, mweights = 0, macts = 0;
   int64_t n = 0;
   for (const BlockCost& c : cost) {
     sum += c.ms;
     n += c.convs;
     mweights += c.mweights;
+    macts += c.macts;
   }
-  return overhead_ + scale_ * sum + per_conv_ * static_cast<double>(n) + per_mweight_ * mweights;
+  return overhead_ + scale_ * sum + per_conv_ * static_cast<double>(n) + per_mweight_ * mweights + per_mact_ * macts;
 }
 
 std::vector<double> ConvLatencyModel::block_ms(const Arch& arch, int resolution, int batch) const {

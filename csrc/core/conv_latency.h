@@ -1,8 +1,10 @@
 // A latency model that generalises to blocks never measured (TinyNAS's predictor, REFERENCE;
 // python/zsnas/latency/): a network's latency is overhead + scale × Σ over its convolutions
-// + per_conv × (number of convolutions) + per_mweight × (millions of conv weights) -- the last
-// two a measured table's fitted terms: what separately timed units pay per call, and what a
-// network pays to stream weights that a repeatedly timed unit keeps in cache --,
+// + per_conv × (number of convolutions) + per_mweight × (millions of conv weights) + per_mact ×
+// (millions of conv input + output elements) -- the last three a measured table's fitted terms:
+// what separately timed units pay per call, what a network pays to stream weights that a
+// repeatedly timed unit keeps in cache, and what units pay to bring their tensors into and out
+// of the library's blocked layout, which a network does once --,
 // each keyed by (type, stride, fused residual add, kernel, batch, in channels, input size, out
 // channels). Where a table lacks a shape, its Python owner interpolates (scipy, as TinyNAS
 // does); this class memoises every convolution's milliseconds so that the engine's hot loop asks
@@ -31,6 +33,7 @@ struct ConvShape {
   int block = 0;
   std::array<int, 8> key() const { return {depthwise, stride, fused, kernel, batch, in_c, in_h, out_c}; }
   double weights() const { return double(out_c) * (depthwise ? 1 : in_c) * kernel * kernel; }
+  double activations() const;  // input + output elements, the whole batch
 };
 
 // The convolutions of the deployed network (residual links and SE as the blocks say), in order;
@@ -44,10 +47,10 @@ class ConvLatencyModel : public LatencyModel {
   using Predictor = std::function<std::vector<double>(const std::vector<std::array<int, 8>>&)>;
 
   ConvLatencyModel(Predictor predict, double overhead_ms, double scale, double per_conv_ms, uint64_t fingerprint,
-                   std::string name, double per_mweight_ms = 0.0);
+                   std::string name, double per_mweight_ms = 0.0, double per_mact_ms = 0.0);
 
-  // overhead + scale × Σ conv ms + per_conv × #convs + per_mweight × Σ weights / 1e6 at key.batch
-  // (precision and device: the table's own).
+  // overhead + scale × Σ conv ms + per_conv × #convs + per_mweight × Σ weights / 1e6 + per_mact ×
+  // Σ activations / 1e6 at key.batch (precision and device: the table's own).
   double network_ms(const Arch& arch, int resolution, const LatencyKey& key) const override;
   // Σ conv ms of each block (no overhead, no scale).
   std::vector<double> block_ms(const Arch& arch, int resolution, int batch) const;
@@ -58,6 +61,7 @@ class ConvLatencyModel : public LatencyModel {
   double scale() const { return scale_; }
   double per_conv_ms() const { return per_conv_; }
   double per_mweight_ms() const { return per_mweight_; }
+  double per_mact_ms() const { return per_mact_; }
   size_t memo_size() const;        // convolutions memoised
   size_t block_memo_size() const;  // (block, input size, batch) sums memoised
   int64_t predictor_calls() const;
@@ -83,10 +87,11 @@ class ConvLatencyModel : public LatencyModel {
     double ms = 0;  // Σ conv ms, in conv order
     int convs = 0;
     double mweights = 0;  // Σ conv weights / 1e6
+    double macts = 0;     // Σ conv input + output elements / 1e6
   };
 
   Predictor predict_;
-  double overhead_ = 0, scale_ = 1, per_conv_ = 0, per_mweight_ = 0;
+  double overhead_ = 0, scale_ = 1, per_conv_ = 0, per_mweight_ = 0, per_mact_ = 0;
   uint64_t fingerprint_ = 0;
   std::string name_;
   mutable std::mutex mu_;

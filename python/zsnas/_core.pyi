@@ -257,9 +257,9 @@ class LatencyTable:
         ...
 class ConvLatencyModel:
     """
-    overhead + scale × Σ conv ms + per_conv × #convs + per_mweight × Σ conv weights / 1e6; `predict([[depthwise, stride, fused, kernel, batch, in_c, in_h, out_c], ...])` gives the ms of convolutions it has not seen (memoised here)
+    overhead + scale × Σ conv ms + per_conv × #convs + per_mweight × Σ conv weights / 1e6 + per_mact × Σ conv input+output elements / 1e6; `predict([[depthwise, stride, fused, kernel, batch, in_c, in_h, out_c], ...])` gives the ms of convolutions it has not seen (memoised here)
     """
-    def __init__(self, predict: collections.abc.Callable[[list[typing.Annotated[list[int], "FixedSize(8)"]]], collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]], overhead_ms: typing.SupportsFloat | typing.SupportsIndex = 0.0, scale: typing.SupportsFloat | typing.SupportsIndex = 1.0, per_conv_ms: typing.SupportsFloat | typing.SupportsIndex = 0.0, fingerprint: typing.SupportsInt | typing.SupportsIndex = 0, name: str = '', per_mweight_ms: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+    def __init__(self, predict: collections.abc.Callable[[list[typing.Annotated[list[int], "FixedSize(8)"]]], collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]], overhead_ms: typing.SupportsFloat | typing.SupportsIndex = 0.0, scale: typing.SupportsFloat | typing.SupportsIndex = 1.0, per_conv_ms: typing.SupportsFloat | typing.SupportsIndex = 0.0, fingerprint: typing.SupportsInt | typing.SupportsIndex = 0, name: str = '', per_mweight_ms: typing.SupportsFloat | typing.SupportsIndex = 0.0, per_mact_ms: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def block_ms(self, arch: CoreArch, resolution: typing.SupportsInt | typing.SupportsIndex, batch: typing.SupportsInt | typing.SupportsIndex = 1) -> list[float]:
         """
@@ -288,6 +288,9 @@ class ConvLatencyModel:
         ...
     @property
     def per_conv_ms(self) -> float:
+        ...
+    @property
+    def per_mact_ms(self) -> float:
         ...
     @property
     def per_mweight_ms(self) -> float:

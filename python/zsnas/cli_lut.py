@@ -63,9 +63,10 @@ def build_cmd(space, resolution, batch, samples, runs, channels, backend, device
         n = sum(1 for line in fh if line.strip())
     from .latency.tables import overhead
 
-    ms, scale, per_conv, per_mweight = overhead(out, "fp32", batch)
+    ms, scale, per_conv, per_mweight, per_mact = overhead(out, "fp32", batch)
     click.echo(f"{path}: {n} measured convolutions; whole network ≈ {ms:.4g} ms + {scale:.4g} × Σ conv + "
-               f"{per_conv:.4g} ms × #convs + {per_mweight:.4g} ms × M weights (meta.json beside it)")
+               f"{per_conv:.4g} ms × #convs + {per_mweight:.4g} ms × M weights + {per_mact:.4g} ms × M activations "
+               f"(meta.json beside it)")
 
 
 @lut.command("validate")
@@ -91,7 +92,7 @@ def validate_cmd(table, space, n, resolution, batch, runs, plot, as_json, seed):
                f"{r['rmse_ms']:.3g} ms, Spearman ρ {r['spearman']:.3f}; noise floor (two measurements of one "
                f"network) {r['noise_floor']:.1%}, {r['noise_within_15']:.0%} of repeats within ±15 %; fit "
                f"{r['overhead_ms']:.3g} ms + {r['scale']:.3g}× Σ + {r['per_conv_ms']:.3g} ms/conv + "
-               f"{r['per_mweight_ms']:.3g} ms/M weights ({r['backend']}, {r['threads']} thread(s), batch "
+               f"{r['per_mweight_ms']:.3g} ms/M weights + {r['per_mact_ms']:.3g} ms/M activations ({r['backend']}, {r['threads']} thread(s), batch "
                f"{r['batch']}, median network {r['median_ms']:.3g} ms)")
 
 

@@ -6,13 +6,13 @@ Two kinds of table:
 * a JSON file: exact block signatures (``zsnas._core.LatencyTable``), summed over the blocks;
 * a folder in TinyNAS's format (``conv_data.out``, ``.fp16``, ``.int8``) with an optional
   ``meta.json`` (what ``zsnas lut build`` and ``zsnas lut import-tinynas`` write): a
-  ``zsnas._core.ConvLatencyModel`` predicting overhead + scale × Σ conv ms (+ fitted per-conv and
-  per-weight terms), where each
+  ``zsnas._core.ConvLatencyModel`` predicting overhead + scale × Σ conv ms (+ fitted per-conv,
+  per-weight and per-activation terms), where each
   convolution is looked up or interpolated by ``TinyNASTable`` and memoised in C++.
 
 ``meta.json`` records where the table was measured (machine, backend, library versions,
 threads) and, per precision and batch, the per-network overhead fitted from whole networks:
-``{"overhead": {"fp32/b1": {"ms": a, "scale": b, "per_conv_ms": c, "per_mweight_ms": d, "networks": [...]}}}``.
+``{"overhead": {"fp32/b1": {"ms": a, "scale": b, "per_conv_ms": c, "per_mweight_ms": d, "per_mact_ms": e, "networks": [...]}}}``.
 A folder without it (the
 raw TinyNAS download) predicts the plain sum, as TinyNAS does.
 """
@@ -49,14 +49,14 @@ def read_meta(folder: Union[str, os.PathLike]) -> dict:
     return meta
 
 
-def overhead(folder: Union[str, os.PathLike], precision: str, batch: int) -> Tuple[float, float, float, float]:
-    """(ms, scale, per_conv_ms, per_mweight_ms) fitted for this precision and batch; (0, 1, 0, 0)
-    where none was."""
+def overhead(folder: Union[str, os.PathLike], precision: str, batch: int) -> Tuple[float, ...]:
+    """(ms, scale, per_conv_ms, per_mweight_ms, per_mact_ms) fitted for this precision and batch;
+    (0, 1, 0, 0, 0) where none was."""
     fit = read_meta(folder).get("overhead", {}).get(overhead_key(precision, batch))
     if not fit:
-        return 0.0, 1.0, 0.0, 0.0
+        return 0.0, 1.0, 0.0, 0.0, 0.0
     return (float(fit["ms"]), float(fit["scale"]), float(fit.get("per_conv_ms", 0.0)),
-            float(fit.get("per_mweight_ms", 0.0)))
+            float(fit.get("per_mweight_ms", 0.0)), float(fit.get("per_mact_ms", 0.0)))
 
 
 def table_options(folder) -> dict:
@@ -82,12 +82,14 @@ def _conv_model(folder: str, precision: str, batch: int, stamp: Tuple[float, ...
     from .. import _core
 
     table = TinyNASTable(folder, precision, **table_options(folder))
-    ms, scale, per_conv, per_mweight = overhead(folder, precision, batch)
-    terms = f"{precision}/{batch}/{ms!r}/{scale!r}/{per_conv!r}" + (f"/{per_mweight!r}" if per_mweight else "")
+    ms, scale, per_conv, per_mweight, per_mact = overhead(folder, precision, batch)
+    terms = f"{precision}/{batch}/{ms!r}/{scale!r}/{per_conv!r}" + (
+        f"/{per_mweight!r}/{per_mact!r}" if per_mweight or per_mact else "")
     digest = _file_digest(table.path) ^ int.from_bytes(hashlib.blake2b(terms.encode(), digest_size=8).digest(),
                                                        "little")
     return _core.ConvLatencyModel(table.predict, overhead_ms=ms, scale=scale, per_conv_ms=per_conv,
-                                  fingerprint=digest, name=f"{folder} ({precision})", per_mweight_ms=per_mweight)
+                                  fingerprint=digest, name=f"{folder} ({precision})", per_mweight_ms=per_mweight,
+                                  per_mact_ms=per_mact)
 
 
 def is_conv_table(path: Union[str, os.PathLike]) -> bool:
@@ -136,10 +138,10 @@ def target_ms(model, target, resolution: int, batch: int = 1, precision: str = "
                          f"TinyNAS-format folder")
     convs = module_convs(t.build(residual=True), resolution, batch)
     ms = model.conv_ms([[int(c[0] == "Depthwise"), *c[1:]] for c in convs])
-    from .build import conv_mweights
+    from .build import conv_macts, conv_mweights
 
     return (model.overhead_ms + model.per_conv_ms * len(convs) + model.per_mweight_ms * conv_mweights(convs)
-            + model.scale * sum(ms))
+            + model.per_mact_ms * conv_macts(convs) + model.scale * sum(ms))
 
 
 def block_ms(model, arch, resolution: int, batch: int = 1, precision: str = "fp32", device: str = "cpu"):
