@@ -27,6 +27,11 @@ BACKENDS = ("torch", "onnxruntime")
 FIT_SEED = 10_000  # the fitting networks' sampler seed (validation draws from others)
 
 
+def conv_out_size(h: int, k: int, s: int) -> int:
+    """Output size of a k×k stride-s convolution with padding (k-1)/2 (C++ conv_out's twin)."""
+    return (h + 2 * ((k - 1) // 2) - k) // s + 1
+
+
 def _conv_module(conv: Conv):
     import torch
     from torch import nn
@@ -52,7 +57,7 @@ def _conv_onnx(conv: Conv) -> bytes:
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array((rng.standard_normal((oc, ic // groups, k, k)) * 0.1).astype(np.float32), "w")
     bias = numpy_helper.from_array(np.zeros(oc, np.float32), "b")
-    h_out = (h + 2 * ((k - 1) // 2) - k) // s + 1
+    h_out = conv_out_size(h, k, s)
     p = (k - 1) // 2
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[k, k], strides=[s, s],
                               pads=[p, p, p, p], group=groups)]
@@ -72,7 +77,7 @@ def _conv_onnx(conv: Conv) -> bytes:
 def measure_conv(conv: Conv, runs: int = 20, warmup: int = 3, backend: str = "torch", threads: int = 1) -> float:
     """Median milliseconds of one conv unit on this CPU (torch or onnxruntime)."""
     t, s, f, k, b, ic, h, oc = conv
-    h_out = (h + 2 * ((k - 1) // 2) - k) // s + 1
+    h_out = conv_out_size(h, k, s)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((b, ic, h, h)).astype(np.float32)
     res = rng.standard_normal((b, oc, h_out, h_out)).astype(np.float32) if f else None
@@ -350,7 +355,7 @@ def conv_macts(convs) -> float:
     term's; the C++ ConvShape::activations)."""
     total = 0
     for t, s, f, k, b, ic, h, oc in convs:
-        h_out = (h + 2 * ((k - 1) // 2) - k) // s + 1
+        h_out = conv_out_size(h, k, s)
         total += b * (ic * h * h + oc * h_out * h_out)
     return total / 1e6
 
