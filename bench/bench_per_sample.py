@@ -1,13 +1,18 @@
-"""Per-sample-gradient proxies on NB201 cells: one backward per sample (the loop, before) against
-one batched backward (after), seconds per cell and the values of both, measured in one run.
+"""The dear proxies on NB201 cells, before and after their speed-ups, seconds per cell and the
+values of both, measured in one run:
+
+* ntk_cond: one backward per NTK row in the contiguous layout (before) against the default path
+  (NTK_METHOD, channels_last on the CPU);
+* gradsign: one backward per sample (before) against one batched backward (torch.func.vmap);
+* phi: jvp probes in the contiguous layout (before) against channels_last;
+* te_nas: ntk_cond's NTK plus linear regions (its cost is ntk_cond's).
 
     python bench/bench_per_sample.py [--cells 5] [--batch 64]
 
-ntk_cond: rows of ∂(Σ_c logits_n)/∂W from one forward of the batch (BN couples the samples), by
-B backward passes vs autograd.grad(is_grads_batched=True). GradSign: ∂L(x_n, y_n)/∂W with each
-sample forwarded alone, by B forward/backward passes vs torch.func.vmap. TE-NAS: ntk_cond plus
-linear regions (its cost is ntk_cond's). Values are float32; "rel diff" is |after − before| /
-|before|.
+BN couples the samples of the NTK's batch, so every NTK row is a full-batch backward whichever
+way it is taken (autograd.grad(is_grads_batched=True) measured 0.5-0.6x the loop on this CPU);
+what is left to win is the layout. Values are float32; "rel diff" is |after − before| / |before|
+(the float32 NTK itself is only good to ~1e-3 against float64 on some cells).
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = list(csv.DictReader(open(DATA)))[: a.cells]
     print(f"# {a.cells} NB201 cells from {DATA.name}, batch {a.batch}, 32x32, one thread")
-    print("| cell | proxy | loop s | batched s | speed-up | loop value | batched value | rel diff |")
+    print("| cell | proxy | before s | after s | speed-up | before value | after value | rel diff |")
     print("|---|---|---|---|---|---|---|---|")
     totals = {}
     for r in rows:
@@ -46,14 +51,25 @@ def main() -> None:
         ctx = ProxyContext(build=t.build, batch_size=a.batch, resolution=32, seed=0)
         model = C.prepare(ctx)
         x, y = C.batch(ctx)
-        for name, fn in (("ntk_cond", lambda m: FP.ntk_cond_score(model, x, m)),
-                         ("gradsign", lambda m: FP.gradsign_score(model, x, y, m))):
-            out = {}
-            for method in ("loop", "batched"):
+        plain = FP.phi_network(ctx)
+        xp = torch.randn(x.shape, generator=C._cpu_generator(ctx, FP.SALT_PHI_INPUT))
+        probes = torch.randn((FP.PHI_PROBES,) + tuple(x.shape), generator=C._cpu_generator(ctx, FP.SALT_PHI_PROBES))
+        # (proxy, before, after): each a thunk returning the value
+        cases = (
+            ("ntk_cond", lambda: FP.ntk_cond_score(model, x, "loop", channels_last=False).value,
+             lambda: FP.ntk_cond_score(model, x, FP.NTK_METHOD, channels_last=True).value),
+            ("gradsign", lambda: FP.gradsign_score(model, x, y, "loop").value,
+             lambda: FP.gradsign_score(model, x, y, "batched").value),
+            ("phi", lambda: FP.phi_score(plain, xp, probes, channels_last=False).value,
+             lambda: FP.phi_score(plain, xp, probes, channels_last=True).value),
+        )
+        for name, before, after in cases:
+            out = []
+            for fn in (before, after):
                 t0 = time.perf_counter()
-                v = fn(method).value
-                out[method] = (time.perf_counter() - t0, v)
-            (tl, vl), (tb, vb) = out["loop"], out["batched"]
+                v = fn()
+                out.append((time.perf_counter() - t0, v))
+            (tl, vl), (tb, vb) = out
             rel = abs(vb - vl) / abs(vl) if vl else abs(vb)
             totals.setdefault(name, []).append((tl, tb))
             print(f"| {r['index']} | {name} | {tl:.2f} | {tb:.2f} | {tl / tb:.2f}× | {vl:.6g} | {vb:.6g} | {rel:.1e} |",
@@ -64,7 +80,7 @@ def main() -> None:
         tl, tb = totals["ntk_cond"][-1]
         totals.setdefault("te_nas", []).append((tl + lr, tb + lr))
     print()
-    print("| proxy | loop s / cell (mean) | batched s / cell (mean) | speed-up |")
+    print("| proxy | before s / cell (mean) | after s / cell (mean) | speed-up |")
     print("|---|---|---|---|")
     for name, ts in totals.items():
         tl = sum(t[0] for t in ts) / len(ts)

@@ -75,6 +75,22 @@ def test_ntk_batched_equals_the_per_sample_loop():
     assert FP.ntk_cond_score(model, x).value == pytest.approx(FP.ntk_cond_score(model, x, "loop").value, rel=1e-5)
 
 
+def test_ntk_and_phi_in_channels_last_equal_the_contiguous_layout():
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), batch_size=5,
+                       resolution=8, seed=2)
+    model = C.prepare(ctx).double()  # in float64 the two layouts agree to rounding
+    x = C.batch(ctx)[0].double()
+    for method in FP.METHODS:
+        torch.testing.assert_close(FP.ntk_gram(model, x, method, channels_last=True),
+                                   FP.ntk_gram(model, x, method, channels_last=False), rtol=1e-10, atol=0)
+    probes = torch.randn((3,) + tuple(x.shape), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    plain = FP.phi_network(ctx).double()
+    want = FP.phi_score(plain, x, probes, channels_last=False).value
+    assert FP.phi_score(plain, x, probes, channels_last=True).value == pytest.approx(want, rel=1e-12)
+    # the caller's model and input keep their layout
+    assert all(p.is_contiguous() for p in model.parameters()) and x.is_contiguous()
+
+
 def test_linear_regions_count_distinct_activation_patterns():
     model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU())
     with torch.no_grad():
@@ -113,6 +129,18 @@ def test_te_nas_reuses_the_ntk_of_ntk_cond_in_one_request(monkeypatch):
                                    num_classes=10, batch_size=4, seed=0))
     assert not row.errors and len(calls) == 1
     assert row.values["te_nas"] == pytest.approx(row.values["linear_regions"] + row.values["ntk_cond"])
+
+
+def test_naswot_and_linear_regions_share_one_pattern_pass_in_one_request(monkeypatch):
+    calls = []
+    real = C.relu_patterns
+    monkeypatch.setattr(C, "relu_patterns", lambda *a, **k: calls.append(1) or real(*a, **k))
+    t = resolve_target(CELL)
+    req = dict(target=t, resolution=8, num_classes=10, batch_size=6, seed=0)
+    row = run_request(ScoreRequest(proxies=("naswot", "linear_regions", "te_nas"), **req))
+    assert not row.errors and len(calls) == 1
+    alone = {n: run_request(ScoreRequest(proxies=(n,), **req)).values[n] for n in ("naswot", "linear_regions")}
+    assert len(calls) == 3 and {n: row.values[n] for n in alone} == alone
 
 
 def test_plain_on_a_linear_head_by_hand():

@@ -284,11 +284,13 @@ def jacob_cov_score(model: nn.Module, x: torch.Tensor) -> ProxyResult:
 
 
 def naswot_kernel(codes: Iterable[np.ndarray]) -> np.ndarray:
-    """K = Σ_relus c cᵀ + (1−c)(1−c)ᵀ over binary codes c [B, units] (fp64, exact integers)."""
+    """K = Σ_relus c cᵀ + (1−c)(1−c)ᵀ over binary codes c [B, units] (fp64, exact integers),
+    taken as 2 c cᵀ − r 1ᵀ − 1 rᵀ + units (r the row sums): one product instead of two."""
     k = None
     for c in codes:
         c = np.asarray(c, dtype=np.float64).reshape(len(c), -1)
-        term = c @ c.T + (1.0 - c) @ (1.0 - c).T
+        r = c.sum(1)
+        term = 2.0 * (c @ c.T) - r[:, None] - r[None, :] + c.shape[1]
         k = term if k is None else k + term
     return k
 
@@ -328,7 +330,10 @@ def relu_patterns(model: nn.Module, x: torch.Tensor) -> np.ndarray:
 def naswot_score(model: nn.Module, x: torch.Tensor) -> ProxyResult:
     """NASWOT (Mellor et al.): binary codes of every nn.ReLU's output (> 0), Hamming kernel
     summed over ReLUs (= the kernel of the concatenated codes), ln det."""
-    codes = relu_patterns(model, x)
+    return naswot_of_codes(relu_patterns(model, x))
+
+
+def naswot_of_codes(codes: np.ndarray) -> ProxyResult:
     value, degenerate = naswot_value(naswot_kernel([codes]) if codes.shape[1] else None)
     return _result("naswot", value, degenerate=degenerate)
 
@@ -439,9 +444,16 @@ def jacob_cov(ctx: ProxyContext) -> ProxyResult:
 
 @register_proxy("naswot", min_batch_size=2, description="ln det of the ReLU-code Hamming kernel (higher is better)")
 def naswot(ctx: ProxyContext) -> ProxyResult:
-    model = prepare(ctx)
-    x, _ = batch(ctx)
-    return naswot_score(model, x)
+    return naswot_of_codes(shared_relu_patterns(ctx))
+
+
+def shared_relu_patterns(ctx: ProxyContext) -> np.ndarray:
+    """relu_patterns of the prepared network on the request's batch, computed once per request
+    (naswot, linear_regions and te_nas read the same codes)."""
+    key = ("relu_patterns", ctx.seed, ctx.batch_size, ctx.resolution)
+    if key not in ctx.memo:
+        ctx.memo[key] = relu_patterns(prepare(ctx), batch(ctx)[0])
+    return ctx.memo[key]
 
 
 @register_proxy("zico", description="Σ_layers ln Σ mean|g|/std(g) over 2 batches (higher is better)")
@@ -478,7 +490,7 @@ CLASSIC_PROXIES = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov
 __all__ = [
     "CLASSIC_PROXIES", "init_default", "prepare", "batch", "layers",
     "grad_norm_score", "snip_score", "grasp_score", "fisher_score", "synflow_score",
-    "jacob_cov_score", "jacob_cov_value", "relu_patterns", "naswot_score", "naswot_kernel", "naswot_value",
+    "jacob_cov_score", "jacob_cov_value", "relu_patterns", "shared_relu_patterns", "naswot_score", "naswot_kernel", "naswot_value",
     "ntk_cond_value", "zico_score", "zico_value",
     *CLASSIC_PROXIES,
 ]
