@@ -17,6 +17,7 @@ from zsnas.nn.counting import count_macs
 from zsnas.nn.vit import vit_network
 from zsnas.proxies.az import az_scores, kaiming_init_
 from zsnas.spaces.vit import AUTOFORMER, PUBLISHED_PARAMS_M, ViTSpace
+from zsnas.proxies.zen import zen_score
 from zsnas.targets import resolve_target
 
 
@@ -146,3 +147,9 @@ def test_a_200_iteration_az_search_of_autoformer_tiny_keeps_the_params_budget(tm
     assert (out / "best.json").read_text().count(best["arch"]) >= 1
     r = CliRunner().invoke(cli, ["search", "--space", "autoformer-t", "--strategy", "zen"])
     assert r.exit_code != 0 and "searched by --strategy az" in r.output
+
+
+def test_zen_refuses_a_vit_by_name():
+    # no BatchNorm: Zen-score would silently be ln Δ of an unnormalised network
+    with pytest.raises(ValueError, match="no BatchNorm layer.*LayerNorm"):
+        zen_score(vit_network("vit:8:1:2:1", num_classes=10, resolution=32), resolution=32, batch_size=2)

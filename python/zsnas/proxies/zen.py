@@ -380,6 +380,11 @@ def zen_score(
     model = _resolve_model(model_or_builder, copy_model)
     if not hasattr(model, "forward_pre_gap"):
         raise ValueError(f"zen_score: {type(model).__name__} has no forward_pre_gap (the zsnas model contract)")
+    if not any(isinstance(m, _BatchNorm) for m in model.modules()):
+        # without BN, Zen-score degenerates to ln Δ of an unnormalised network: not Zen-NAS's score
+        raise ValueError(f"zen_score: {type(model).__name__} has no BatchNorm layer; Zen-score (ln Δ + Σ ln σ_BN) "
+                         "is defined on BN networks (a ViT has LayerNorm): score it with 'phi', 'naswot' or the az "
+                         "proxies instead")
     if channels_last is None:
         channels_last = device.type == "cpu"
     fmt = torch.channels_last if channels_last else torch.contiguous_format
