@@ -178,6 +178,17 @@ def test_sigterm_stops_a_bench_with_its_rows_saved(tmp_path, slow_proxy):
     assert proc.returncode == 143 and "stopped by SIGTERM" in err and "Traceback" not in err
     lines = (out / "scores.jsonl").read_text().splitlines()
     assert len(lines) >= 5 and all(json.loads(x)["values"]["slow_params"] > 0 for x in lines)
+    # the stopped run is analysed over the rows it finished, and again after one more is killed in
+    table = (out / "table.csv").read_text().splitlines()
+    assert len(table) == len(lines) + 1
+    keys = [json.loads(x)["key"] for x in lines]
+    assert [r.split(",")[0] for r in table[1:]] == keys
+    r = zsnas_cli("bench", "--report", out, "--json", "--sample", "2", "--repeats", "3")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n"] == len(lines)
+    (out / "table.csv").unlink()  # as a SIGKILL leaves it: summarised from scores.jsonl
+    r = zsnas_cli("bench", "--report", out, "--json", "--sample", "2", "--repeats", "3")
+    assert r.returncode == 0 and json.loads(r.stdout)["n"] == len(lines), r.stderr
 
 
 # ---- 4 and 5. exit codes and one-line errors -------------------------------------------------

@@ -218,13 +218,18 @@ def matrix_plot(path: str, matrix: Dict[str, Dict[str, Optional[float]]]) -> Non
 
 
 def read_run_table(run_dir: str):
-    """(accuracies, {proxy: scores}) from a bench run's table.csv (what `zsnas bench` wrote)."""
+    """(accuracies, {proxy: scores}) from a bench run's table.csv (what `zsnas bench` wrote). A run
+    that did not get to its end (no table.csv, or scores.jsonl newer) is summarised first over
+    the architectures it finished."""
     import csv
     import os
 
+    from .evaluate import summarise_finished
+
     path = os.path.join(str(run_dir), "table.csv")
-    if not os.path.isfile(path):
-        raise ValueError(f"{run_dir} holds no bench results (no table.csv): run `zsnas bench DATA --out {run_dir}` first")
+    scores = os.path.join(str(run_dir), "scores.jsonl")
+    if not os.path.isfile(path) or (os.path.isfile(scores) and os.path.getmtime(scores) > os.path.getmtime(path)):
+        summarise_finished(str(run_dir))
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:

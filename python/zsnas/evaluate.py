@@ -470,9 +470,11 @@ def evaluate(
             resume = False
         if not resume and os.path.exists(scores_path):
             os.remove(scores_path)
-        write_atomic(cfg_path, json.dumps({"csv": os.path.abspath(csv_path), "proxies": names,
-                                           "aggregate": [n for n, _, _ in aggs], "settings": settings,
-                                           "device": str(device)}, indent=1))
+        write_atomic(cfg_path, json.dumps({"csv": os.path.abspath(csv_path), "arch_column": arch_column,
+                                           "acc_column": acc_column, "limit": limit, "proxies": names,
+                                           "aggregate": [n for n, _, _ in aggs],
+                                           "budgets": None if budgets is None else list(budgets),
+                                           "settings": settings, "device": str(device)}, indent=1))
         done = _load_scores(scores_path)
 
         from .scoring.request import ScoreRequest
@@ -498,12 +500,36 @@ def evaluate(
             cache = os.path.join(out, "scores.sqlite")
         with get_scorer(backend, workers=workers, threads=threads, address=ray_address, imports=extra_imports,
                         cache=cache) as scorer:
-            _run_requests(scorer, todo, requests, scores_path, done, progress)
+            try:
+                _run_requests(scorer, todo, requests, scores_path, done, progress)
+            except KeyboardInterrupt:  # a stop: the finished rows' summary, for --report, then stop
+                _summarise([r for r in rows if r["key"] in done], done, names, aggs, out, budgets, False, settings)
+                raise
             store = getattr(scorer, "cache", None)
             cache_stats = None if store is None else store.stats()
         results = _summarise(rows, done, names, aggs, out, budgets, plots, settings)
         results["cache"] = cache_stats
         return results
+
+
+def summarise_finished(out: str) -> dict:
+    """Rewrite table.csv and results.json of a stopped (or killed) bench run over the
+    architectures it finished, from config.json and scores.jsonl: what ``zsnas bench --report``
+    reads. Refuses a run that is still going (its lock)."""
+    cfg_path, scores_path = os.path.join(out, "config.json"), os.path.join(out, "scores.jsonl")
+    if not (os.path.isfile(cfg_path) and os.path.isfile(scores_path)):
+        raise ValueError(f"{out} holds no bench run (no config.json and scores.jsonl): "
+                         f"run `zsnas bench DATA --out {out}` first")
+    with RunLock(out):
+        with open(cfg_path) as fh:
+            cfg = json.load(fh)
+        done = _load_scores(scores_path)
+        rows = [r for r in read_table(cfg["csv"], cfg.get("arch_column"), cfg.get("acc_column"), cfg.get("limit"))
+                if r["key"] in done]
+        if not rows:
+            raise ValueError(f"{out}: no architecture of {cfg['csv']} is finished yet")
+        return _summarise(rows, done, cfg["proxies"], _parse_aggregates(cfg["aggregate"]), out, cfg.get("budgets"),
+                          False, cfg["settings"])
 
 
 def _run_requests(scorer, rows, requests, scores_path, done, progress) -> None:
