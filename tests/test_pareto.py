@@ -143,6 +143,8 @@ def test_stage_space_counts_equal_the_built_model(name):
         assert arch.params(num_classes=sp.num_classes) == sum(p.numel() for p in model.parameters())
         assert arch.flops(resolution=sp.resolution, num_classes=sp.num_classes) == count_macs(
             model, (3, sp.resolution, sp.resolution))
+        assert sp.counts(s) == (sum(p.numel() for p in model.parameters()),
+                                count_macs(model, (3, sp.resolution, sp.resolution)))
 
 
 def test_the_stage_sampler_is_uniform_over_a_small_space():

@@ -86,6 +86,10 @@ class Arch:
         """Conv + linear multiply-accumulates per image at `resolution` (ResNet-50@224 ≈ 4.1 G)."""
         return self._core.flops(resolution, num_classes, residual, se)
 
+    def counts(self, resolution: int = 224, num_classes: int = 1000) -> tuple[int, int]:
+        """(params, MACs): what a space's closed-form counts answer without building a network."""
+        return int(self.params(num_classes=num_classes)), int(self.flops(resolution=resolution, num_classes=num_classes))
+
     def block_table(self, resolution: int = 224, residual: bool = True, se: Optional[bool] = None) -> list[dict]:
         """Per block: name, string, resolution in/out, params, FLOPs, layers."""
         rows = []

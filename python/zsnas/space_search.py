@@ -84,9 +84,7 @@ class _StructureSpace:
     def counts(self, s: str) -> Tuple[int, int]:
         from .arch import Arch
 
-        a = Arch(s)
-        return int(a.params(num_classes=self.num_classes)), int(a.flops(resolution=self.resolution,
-                                                                        num_classes=self.num_classes))
+        return Arch(s).counts(self.resolution, self.num_classes)
 
 
 def discrete_space(name: Any):
