@@ -183,3 +183,30 @@ def test_family_members_share_one_run(cells_csv, tmp_path):
     res = ev.evaluate(cells_csv, proxies="tfam_a,tfam_b", out=str(tmp_path / "fam"), limit=2, plots=False, **FAST)
     assert CALLS["tfam"] == 2  # once per architecture, not once per member
     assert [(r["tfam_a"], r["tfam_b"]) for r in res["table"]] == [(101306, -101306), (643386, -643386)]
+
+
+@register_proxy("test_versioned")
+def _versioned_v1(ctx):
+    return 1.0
+
+
+def test_resume_scores_again_a_proxy_whose_version_changed(cells_csv, tmp_path, monkeypatch):
+    import dataclasses
+
+    from zsnas.proxies import registry
+
+    out = str(tmp_path / "v")
+    kw = dict(proxies="test_versioned,params", plots=False, **FAST)
+    first = ev.evaluate(cells_csv, out=out, **kw)
+    assert first["rescored"] == [] and {r["test_versioned"] for r in first["table"]} == {1.0}
+    spec = registry.get_proxy("test_versioned")
+    monkeypatch.setitem(registry._REGISTRY, "test_versioned",
+                        dataclasses.replace(spec, fn=lambda ctx: 2.0, version=2))
+    again = ev.evaluate(cells_csv, out=out, **kw)
+    assert again["rescored"] == ["test_versioned"]
+    assert {r["test_versioned"] for r in again["table"]} == {2.0}  # none of version 1 left
+    assert [r["params"] for r in again["table"]] == [r["params"] for r in first["table"]]
+    assert json.load(open(os.path.join(out, "config.json")))["versions"] == {"test_versioned": 2, "params": 1}
+    lines = [json.loads(x) for x in open(os.path.join(out, "scores.jsonl"))]
+    assert all(x["values"].get("test_versioned", 2.0) == 2.0 for x in lines)
+    assert ev.evaluate(cells_csv, out=out, **kw)["rescored"] == []  # nothing stale the third time

@@ -319,9 +319,13 @@ def _load_scores(path: str) -> Dict[str, dict]:
     return done
 
 
-def _append_line(fh, record: dict) -> None:
+def _line(record: dict) -> str:
     rec = dict(record, values={k: _json_float(v) for k, v in record["values"].items()})
-    fh.write(json.dumps(rec, sort_keys=True) + "\n")
+    return json.dumps(rec, sort_keys=True) + "\n"
+
+
+def _append_line(fh, record: dict) -> None:
+    fh.write(_line(record))
     fh.flush()
     os.fsync(fh.fileno())
 
@@ -439,7 +443,7 @@ def evaluate(
     """
     from .devices import resolve_device
     from .proxies.registry import import_modules
-    from .scoring.runner import check_request_proxies
+    from .scoring.runner import check_request_proxies, proxy_version
 
     names = [p.strip() for p in (proxies.split(",") if isinstance(proxies, str) else proxies) if p.strip()]
     aggs = _parse_aggregates(aggregate)
@@ -458,24 +462,36 @@ def evaluate(
 
     rows = read_table(csv_path, arch_column, acc_column, limit)
     settings = _settings(seed, batch_size, resolution, num_classes, use_table_counts)
+    versions = {n: proxy_version(n) for n in needed}
+    stale: List[str] = []
     with RunLock(out):
         cfg_path, scores_path = os.path.join(out, "config.json"), os.path.join(out, "scores.jsonl")
         if resume and os.path.exists(cfg_path) and os.path.exists(scores_path):
             with open(cfg_path) as fh:
-                old = json.load(fh).get("settings", {})
+                old_cfg = json.load(fh)
+            old = old_cfg.get("settings", {})
             if old != settings:
                 raise ValueError(f"{out} holds scores made with settings {old}, not {settings}: "
                                  "use another out directory or resume=False")
+            # a proxy whose values changed since (its version) is scored again, not mixed in
+            stale = [n for n, v in old_cfg.get("versions", {}).items() if n in versions and v != versions[n]]
         else:
             resume = False
         if not resume and os.path.exists(scores_path):
             os.remove(scores_path)
+        done = _load_scores(scores_path)
+        if stale:  # rewrite the scores without them first: a stop mid-way must not revive old values
+            for d in done.values():
+                for n in stale:
+                    for k in ("values", "degenerate", "seconds", "errors"):
+                        d[k].pop(n, None)
+            write_atomic(scores_path, "".join(_line(d) for d in done.values()))
         write_atomic(cfg_path, json.dumps({"csv": os.path.abspath(csv_path), "arch_column": arch_column,
                                            "acc_column": acc_column, "limit": limit, "proxies": names,
                                            "aggregate": [n for n, _, _ in aggs],
                                            "budgets": None if budgets is None else list(budgets),
-                                           "settings": settings, "device": str(device)}, indent=1))
-        done = _load_scores(scores_path)
+                                           "settings": settings, "versions": versions, "device": str(device)},
+                                          indent=1))
 
         from .scoring.request import ScoreRequest
 
@@ -509,6 +525,7 @@ def evaluate(
             cache_stats = None if store is None else store.stats()
         results = _summarise(rows, done, names, aggs, out, budgets, plots, settings)
         results["cache"] = cache_stats
+        results["rescored"] = stale  # proxies whose version changed since the scores were made
         return results
 
 

@@ -54,12 +54,10 @@ def proxy_key(req: ScoreRequest, proxy: str) -> Optional[str]:
     t = target_key(req)
     if t is None:
         return None
-    from .. import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
-    from ..proxies.registry import get_proxy
-    from .runner import family
+    from .runner import proxy_version
 
     device = req.device.split(":")[0]
-    version = get_proxy(family(proxy)[0] or proxy).version
+    version = proxy_version(proxy)
     return json.dumps([__version__, t, proxy, version, req.resolution, req.num_classes, req.batch_size, req.repeats,
                        req.seed, device])
 

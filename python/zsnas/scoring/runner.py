@@ -33,6 +33,15 @@ def check_request_proxies(names, batch_size: int) -> None:
         get_proxy(family(n)[0] or n).check(batch_size)
 
 
+def proxy_version(name: str) -> int:
+    """The registered version of a proxy, or of the family a member name ("az_trainability")
+    belongs to: what caches and resumed runs compare."""
+    from .. import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
+    from ..proxies.registry import get_proxy
+
+    return get_proxy(family(name)[0] or name).version
+
+
 def prepare_worker(threads: int, imports) -> None:
     """What a worker process (pool) or Ray actor does once: its torch threads, the built-in
     proxies and the user's proxy modules."""
