@@ -7,7 +7,7 @@ values of both, measured in one run:
 * phi: jvp probes in the contiguous layout (before) against channels_last;
 * te_nas: ntk_cond's NTK plus linear regions (its cost is ntk_cond's).
 
-    python bench/bench_per_sample.py [--cells 5] [--batch 64]
+    python bench/bench_per_sample.py [--cells 5] [--batch 64] [--device cuda]
 
 BN couples the samples of the NTK's batch, so every NTK row is a full-batch backward whichever
 way it is taken (autograd.grad(is_grads_batched=True) measured 0.5-0.6x the loop on this CPU);
@@ -38,26 +38,31 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda: there ntk_cond's after is the batched backward "
+                                                   "(autograd.grad with is_grads_batched), unmeasured so far")
     a = ap.parse_args()
+    device = torch.device(a.device)
+    ntk_after = ("loop", True) if device.type == "cpu" else ("batched", False)
     torch.set_num_threads(1)
     rows = list(csv.DictReader(open(DATA)))[: a.cells]
-    print(f"# {a.cells} NB201 cells from {DATA.name}, batch {a.batch}, 32x32, one thread")
+    print(f"# {a.cells} NB201 cells from {DATA.name}, batch {a.batch}, 32x32, {a.device}, one CPU thread")
     print("| cell | proxy | before s | after s | speed-up | before value | after value | rel diff |")
     print("|---|---|---|---|---|---|---|---|")
     totals = {}
     for r in rows:
         cell = r["arch_str"]
         t = resolve_target(cell)
-        ctx = ProxyContext(build=t.build, batch_size=a.batch, resolution=32, seed=0)
+        ctx = ProxyContext(build=t.build, batch_size=a.batch, resolution=32, seed=0, device=device)
         model = C.prepare(ctx)
-        x, y = C.batch(ctx)
+        x, y = (v.to(device) for v in C.batch(ctx))
         plain = FP.phi_network(ctx)
-        xp = torch.randn(x.shape, generator=C._cpu_generator(ctx, FP.SALT_PHI_INPUT))
-        probes = torch.randn((FP.PHI_PROBES,) + tuple(x.shape), generator=C._cpu_generator(ctx, FP.SALT_PHI_PROBES))
+        xp = torch.randn(x.shape, generator=C._cpu_generator(ctx, FP.SALT_PHI_INPUT)).to(device)
+        probes = torch.randn((FP.PHI_PROBES,) + tuple(x.shape),
+                             generator=C._cpu_generator(ctx, FP.SALT_PHI_PROBES)).to(device)
         # (proxy, before, after): each a thunk returning the value
         cases = (
             ("ntk_cond", lambda: FP.ntk_cond_score(model, x, "loop", channels_last=False).value,
-             lambda: FP.ntk_cond_score(model, x, FP.NTK_METHOD, channels_last=True).value),
+             lambda: FP.ntk_cond_score(model, x, ntk_after[0], channels_last=ntk_after[1]).value),
             ("gradsign", lambda: FP.gradsign_score(model, x, y, "loop").value,
              lambda: FP.gradsign_score(model, x, y, "batched").value),
             ("phi", lambda: FP.phi_score(plain, xp, probes, channels_last=False).value,
