@@ -20,15 +20,13 @@ PUBLISHED_TAU = {"gradsign": 0.618, "te_nas": 0.536, "sum:linear_regions+ntk_con
 
 
 def main() -> None:
-    from zsnas.evaluate import summarise_finished
+    from zsnas.evaluate import summarise_if_stale
 
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
     a = ap.parse_args()
-    res_path, scores = os.path.join(a.run, "results.json"), os.path.join(a.run, "scores.jsonl")
-    if not os.path.isfile(res_path) or os.path.getmtime(scores) > os.path.getmtime(res_path):
-        summarise_finished(a.run)
-    with open(res_path) as fh:
+    summarise_if_stale(a.run)
+    with open(os.path.join(a.run, "results.json")) as fh:
         res = json.load(fh)
     print(f"# {res['n_rows']} architectures")
     print("| proxy | Kendall τ | Spearman ρ | τ top 20 % | mBR | s / arch | published τ (all cells) |")

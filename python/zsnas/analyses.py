@@ -224,12 +224,10 @@ def read_run_table(run_dir: str):
     import csv
     import os
 
-    from .evaluate import summarise_finished
+    from .evaluate import summarise_if_stale
 
+    summarise_if_stale(str(run_dir))
     path = os.path.join(str(run_dir), "table.csv")
-    scores = os.path.join(str(run_dir), "scores.jsonl")
-    if not os.path.isfile(path) or (os.path.isfile(scores) and os.path.getmtime(scores) > os.path.getmtime(path)):
-        summarise_finished(str(run_dir))
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:

@@ -549,6 +549,14 @@ def summarise_finished(out: str) -> dict:
                           False, cfg["settings"])
 
 
+def summarise_if_stale(out: str) -> None:
+    """:func:`summarise_finished` when table.csv is missing or older than scores.jsonl (a run
+    that did not get to its end): what readers of a run's summary call first."""
+    table, scores = os.path.join(out, "table.csv"), os.path.join(out, "scores.jsonl")
+    if not os.path.isfile(table) or (os.path.isfile(scores) and os.path.getmtime(scores) > os.path.getmtime(table)):
+        summarise_finished(out)
+
+
 def _run_requests(scorer, rows, requests, scores_path, done, progress) -> None:
     """Score `requests` (one per table row in `rows`), appending each row's line as it finishes."""
     from .interrupts import StopSignals

@@ -131,15 +131,18 @@ def linear_regions_value(patterns: np.ndarray) -> Tuple[float, int]:
 
 
 def linear_regions_score(model: nn.Module, x: torch.Tensor) -> ProxyResult:
-    value, degenerate = linear_regions_value(relu_patterns(model, x))
+    return linear_regions_of_patterns(relu_patterns(model, x))
+
+
+def linear_regions_of_patterns(patterns: np.ndarray) -> ProxyResult:
+    value, degenerate = linear_regions_value(patterns)
     return _result("linear_regions", value, degenerate=degenerate)
 
 
 @register_proxy("linear_regions", min_batch_size=2,
                 description="distinct ReLU activation patterns over the batch (TE-NAS, higher is better)")
 def linear_regions(ctx: ProxyContext) -> ProxyResult:
-    value, degenerate = linear_regions_value(shared_relu_patterns(ctx))
-    return _result("linear_regions", value, degenerate=degenerate)
+    return linear_regions_of_patterns(shared_relu_patterns(ctx))
 
 
 @register_proxy("te_nas", min_batch_size=2, version=2,  # 2: its NTK in channels_last on the CPU
