@@ -519,7 +519,9 @@ def evaluate(
             try:
                 _run_requests(scorer, todo, requests, scores_path, done, progress)
             except KeyboardInterrupt:  # a stop: the finished rows' summary, for --report, then stop
-                _summarise([r for r in rows if r["key"] in done], done, names, aggs, out, budgets, False, settings)
+                finished = [r for r in rows if r["key"] in done]
+                if finished:  # none yet: nothing to summarise (and nothing may mask the stop)
+                    _summarise(finished, done, names, aggs, out, budgets, False, settings)
                 raise
             store = getattr(scorer, "cache", None)
             cache_stats = None if store is None else store.stats()
