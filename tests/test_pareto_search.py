@@ -25,6 +25,13 @@ def _fails_without_convs(ctx):
     return float(ctx.target.name.count("conv"))
 
 
+@register_proxy("test_fails_in_two_lines")
+def _fails_in_two_lines(ctx):
+    if "conv" not in ctx.target.name:
+        raise RuntimeError("no convolution\nin this cell")  # a quoted newline in history.csv
+    return float(ctx.target.name.count("conv"))
+
+
 def _brute_front(rows, objectives):
     """Indices of rows no other row dominates, by the O(n²) definition."""
     pts = objective_points(rows, objectives)
@@ -80,6 +87,22 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(tmp_path):
     assert len(run.history) == 200
     assert all(r["status"] == "ok" for r in run.front)
     assert not any(r["parent"] in {f["id"] for f in failed} for r in run.history)
+
+
+def test_a_multi_line_error_survives_a_resume_and_a_torn_record_is_cut(tmp_path):
+    straight = pareto_search("nb201", "test_fails_in_two_lines,-flops", iterations=200, seed=0, out=tmp_path / "a",
+                             **FAST)
+    failed = [r for r in straight.history if r["status"] == "failed"]
+    assert failed and all(r["error"].endswith("no convolution\nin this cell") for r in failed)
+    pareto_search("nb201", "test_fails_in_two_lines,-flops", iterations=100, seed=0, out=tmp_path / "b", **FAST)
+    hist = tmp_path / "b" / "history.csv"
+    with open(hist, "a") as fh:
+        fh.write('100,-1,failed,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,nan,nan,"RuntimeError: no conv')
+    resumed = pareto_search("nb201", "test_fails_in_two_lines,-flops", iterations=200, seed=0, out=tmp_path / "b",
+                            resume=True, **FAST)
+    assert [(r["arch"], r["status"], r["error"]) for r in resumed.history] == \
+        [(r["arch"], r["status"], r["error"]) for r in straight.history]
+    assert hist.read_text() == (tmp_path / "a" / "history.csv").read_text()
 
 
 def test_the_exact_front_of_a_small_enumerable_space_is_every_member_scored(tmp_path):

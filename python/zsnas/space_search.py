@@ -256,24 +256,36 @@ class _History:
     def read(self) -> List[dict]:
         if self.path is None or not self.path.exists():
             return []
-        text = self.path.read_text()
-        lines = text.splitlines(keepends=True)
-        if not lines or next(csv.reader([lines[0]])) != self.header:
+        # Records, not lines: an error text may hold quoted newlines. A record counts once it has
+        # every field and its last line its "\n"; the first that does not (a kill mid-write)
+        # ends the history, and the file is cut back to what was read.
+        pieces = self.path.read_text().split("\n")
+        lines = [p + "\n" for p in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+        used = 0
+
+        def feed():
+            nonlocal used
+            for line in lines:
+                used += 1
+                yield line
+
+        reader = csv.reader(feed(), strict=True)
+        if next(reader, None) != self.header:
             raise RunDirError(f"{self.path}: not the history of this search (header differs)")
-        rows, good = [], [lines[0]]
-        for line in lines[1:]:
-            if not line.endswith("\n"):
-                break
-            rec = next(csv.reader([line]))
-            if len(rec) != len(self.header):
-                break
-            d = dict(zip(self.header, rec))
-            rows.append({"id": int(d["id"]), "parent": int(d["parent"]), "status": d["status"], "arch": d["arch"],
-                         "error": d["error"],
-                         **{c: (float(d[c]) if d[c] not in ("", "nan") else math.nan) for c in self.columns}})
-            good.append(line)
-        if len(good) != len(lines):
-            write_atomic(self.path, "".join(good))
+        rows, good = [], used
+        try:
+            for rec in reader:
+                if len(rec) != len(self.header) or not lines[used - 1].endswith("\n"):
+                    break
+                d = dict(zip(self.header, rec))
+                rows.append({"id": int(d["id"]), "parent": int(d["parent"]), "status": d["status"],
+                             "arch": d["arch"], "error": d["error"],
+                             **{c: (float(d[c]) if d[c] not in ("", "nan") else math.nan) for c in self.columns}})
+                good = used
+        except csv.Error:  # a quoted field torn at the end of the file
+            pass
+        if good != len(lines):
+            write_atomic(self.path, "".join(lines[:good]))
         return rows
 
     def start(self) -> None:
