@@ -56,7 +56,7 @@ def slow_proxy(tmp_path):
 
 
 def rows_of(path):
-    with open(path) as f:
+    with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -545,3 +545,37 @@ def test_rows_after_the_checkpoint_serve_as_scores_when_resume_changes_T(tmp_pat
     new = [r for r in rows[at:] if r["status"] == "ok"]
     assert len(calls) == sum(r["structure"] not in scored_before for r in new) < len(new)
     assert all(float(r["score_test_counting"]) == float(r["params"]) for r in new)
+
+
+def test_a_multi_line_error_in_history_csv_survives_a_kill_and_a_torn_record_is_cut(tmp_path):
+    """history.csv is read by CSV record: a failed candidate's error may hold newlines (and a
+    "\\r"), and a kill in the middle of such a record leaves a torn one that resume cuts."""
+    import shutil
+
+    from zsnas.proxies import register_proxy
+    from zsnas.proxies.registry import _REGISTRY
+
+    def fails_on_a_seventh(ctx):
+        if ctx.params % 7 == 1:
+            raise RuntimeError("params = 1 mod 7\nsecond line\r\nthird")
+        return float(ctx.params)
+
+    _REGISTRY.pop("test_fails_on_a_seventh", None)
+    register_proxy("test_fails_on_a_seventh")(fails_on_a_seventh)
+    try:
+        straight, killed = tmp_path / "straight", tmp_path / "killed"
+        search(proxy="test_fails_on_a_seventh", strategy="az", top_k=16, iterations=120, seed=2,
+               checkpoint_every=100000, out=straight, progress=False, cache=None)
+        data = (straight / "history.csv").read_bytes()
+        rows = rows_of(straight / "history.csv")
+        assert sum(r["status"] == "failed" and r["error"].endswith("\nsecond line\r\nthird") for r in rows) >= 5
+        # the state a kill leaves in the middle of a failed record: its first line written, no checkpoint
+        tear = data.index(b"params = 1 mod 7\nsecond", len(data) // 2) + len(b"params = 1 mod 7\n")
+        killed.mkdir()
+        shutil.copy(straight / "config.json", killed / "config.json")
+        (killed / "history.csv").write_bytes(data[:tear])
+        run = search(out=killed, resume=True, progress=False)
+    finally:
+        _REGISTRY.pop("test_fails_on_a_seventh", None)
+    assert (killed / "history.csv").read_bytes() == data
+    assert run.best == load_run(straight).best

@@ -7,6 +7,7 @@ file whose process is gone is stale and is taken over, and the new run says whos
 """
 from __future__ import annotations
 
+import csv
 import fcntl
 import json
 import os
@@ -14,7 +15,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import List, Optional, Tuple, Union
 
 LOCK_NAME = ".lock"
 
@@ -44,6 +45,35 @@ def write_atomic(path: Union[str, os.PathLike], text: Union[str, bytes]) -> None
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def complete_csv_records(text: str) -> Tuple[List[List[str]], List[int]]:
+    """The CSV records at the start of `text` that their writer finished, and where each ends
+    (its offset in characters); what follows the last is a record torn by a kill mid-write.
+
+    Records, not lines: a quoted field (an error text) may hold newlines. A record is finished
+    once its closing newline is there.
+    """
+    pieces = text.split("\n")
+    lines = [p + "\n" for p in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+    read = [0, 0]  # lines and characters the reader has taken
+
+    def feed():
+        for line in lines:
+            read[0] += 1
+            read[1] += len(line)
+            yield line
+
+    records, ends = [], []
+    try:
+        for rec in csv.reader(feed(), strict=True):
+            if not lines[read[0] - 1].endswith("\n"):
+                break
+            records.append(rec)
+            ends.append(read[1])
+    except csv.Error:  # a quoted field torn at the end
+        pass
+    return records, ends
 
 
 class RunLock:
@@ -111,4 +141,4 @@ class RunLock:
         self.release()
 
 
-__all__ = ["RunLock", "RunLocked", "RunDirError", "write_atomic", "LOCK_NAME"]
+__all__ = ["RunLock", "RunLocked", "RunDirError", "write_atomic", "complete_csv_records", "LOCK_NAME"]

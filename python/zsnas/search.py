@@ -50,7 +50,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _core, __version__, defaults
 from .arch import Arch
-from .rundir import RunDirError, RunLock, write_atomic
+from .rundir import RunDirError, RunLock, complete_csv_records, write_atomic
 
 NATIVE = ("params", "flops", "layers", "latency")
 AZ_KEYS = ("expressivity", "progressivity", "trainability", "complexity")
@@ -433,7 +433,7 @@ class _RunDir:
         The complete rows after that point are returned as prior rows, by structure. With
         `verify` (the run continues under the settings that wrote them) the engine regenerates
         them and append() checks that they come out byte-identical before writing past them,
-        so nothing is rewritten; a torn last line (kill -9 mid-write) is cut off. Without (T
+        so nothing is rewritten; a torn last record (kill -9 mid-write) is cut off. Without (T
         changed on resume) they are cut, and their scores serve the candidates that recur.
         """
         p = self.out / "history.csv"
@@ -447,8 +447,10 @@ class _RunDir:
             raise RunDirError(f"{p} does not start with this run's header {header.strip()!r}")
         if len(data) < keep:
             raise RunDirError(f"{p} holds {len(data)} bytes but the checkpoint covers {keep}: it was cut by hand")
-        cut = data.rfind(b"\n", keep - 1) + 1 if len(data) > keep else keep
-        prior = _parse_rows(data[keep:cut].decode(), columns)
+        after = data[keep:].decode(errors="surrogateescape")  # a kill may tear a character too
+        records, ends = complete_csv_records(after)
+        cut = keep + len(after[:ends[-1]].encode(errors="surrogateescape")) if records else keep
+        prior = _parse_rows(records, columns)
         self._replay, self._replay_pos = (data[keep:cut] if verify else b""), 0
         self.csv = open(p, "r+b")
         self.csv.seek(keep)
@@ -486,13 +488,10 @@ class _RunDir:
             self.csv = None
 
 
-def _parse_rows(text: str, columns: List[str]) -> Dict[str, _PriorRow]:
-    import csv as _csv
-    import io
-
+def _parse_rows(records: List[List[str]], columns: List[str]) -> Dict[str, _PriorRow]:
     rows: Dict[str, _PriorRow] = {}
     first = 9  # id,iteration,parent,status,structure,params,flops,layers,latency_ms
-    for r in _csv.reader(io.StringIO(text, newline="")):  # an error text may hold quoted newlines
+    for r in records:
         if len(r) != first + len(columns) + 1:
             raise RunDirError(f"history.csv row {r[:1]} has {len(r)} fields, not {first + len(columns) + 1}")
         values = [float(v) if v else math.nan for v in r[first:first + len(columns)]]

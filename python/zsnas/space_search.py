@@ -41,7 +41,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import pareto as P
-from .rundir import RunDirError, RunLock, write_atomic
+from .rundir import RunDirError, RunLock, complete_csv_records, write_atomic
 
 WARMUP = 16
 EXPLORE = 0.1
@@ -256,36 +256,22 @@ class _History:
     def read(self) -> List[dict]:
         if self.path is None or not self.path.exists():
             return []
-        # Records, not lines: an error text may hold quoted newlines. A record counts once it has
-        # every field and its last line its "\n"; the first that does not (a kill mid-write)
-        # ends the history, and the file is cut back to what was read.
-        pieces = self.path.read_text().split("\n")
-        lines = [p + "\n" for p in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
-        used = 0
-
-        def feed():
-            nonlocal used
-            for line in lines:
-                used += 1
-                yield line
-
-        reader = csv.reader(feed(), strict=True)
-        if next(reader, None) != self.header:
+        with open(self.path, newline="") as fh:  # as written: an error's "\r" stays one
+            text = fh.read()
+        records, ends = complete_csv_records(text)
+        if not records or records[0] != self.header:
             raise RunDirError(f"{self.path}: not the history of this search (header differs)")
-        rows, good = [], used
-        try:
-            for rec in reader:
-                if len(rec) != len(self.header) or not lines[used - 1].endswith("\n"):
-                    break
-                d = dict(zip(self.header, rec))
-                rows.append({"id": int(d["id"]), "parent": int(d["parent"]), "status": d["status"],
-                             "arch": d["arch"], "error": d["error"],
-                             **{c: (float(d[c]) if d[c] not in ("", "nan") else math.nan) for c in self.columns}})
-                good = used
-        except csv.Error:  # a quoted field torn at the end of the file
-            pass
-        if good != len(lines):
-            write_atomic(self.path, "".join(lines[:good]))
+        rows = []
+        for rec in records[1:]:
+            if len(rec) != len(self.header):
+                break
+            d = dict(zip(self.header, rec))
+            rows.append({"id": int(d["id"]), "parent": int(d["parent"]), "status": d["status"], "arch": d["arch"],
+                         "error": d["error"],
+                         **{c: (float(d[c]) if d[c] not in ("", "nan") else math.nan) for c in self.columns}})
+        good = ends[len(rows)]  # the header and every row read
+        if good != len(text):
+            write_atomic(self.path, text[:good])
         return rows
 
     def start(self) -> None:
