@@ -3,7 +3,8 @@ values of both, measured in one run:
 
 * ntk_cond: one backward per NTK row in the contiguous layout (before) against the default path
   (NTK_METHOD, channels_last on the CPU);
-* gradsign: one backward per sample (before) against one batched backward (torch.func.vmap);
+* gradsign: one backward per sample (before) against one batched backward to every layer's output
+  with per-sample BN statistics, each sample's weight gradient formed from it (hooks);
 * phi: jvp probes in the contiguous layout (before) against channels_last;
 * te_nas: ntk_cond's NTK plus linear regions (its cost is ntk_cond's).
 

@@ -62,6 +62,42 @@ def test_gradsign_batched_equals_the_per_sample_loop_on_a_cell():
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
+class Awkward(nn.Module):
+    """The layers the batched per-sample gradients must get right: BN, a strided dilated depthwise
+    convolution with reflect padding, a grouped 'same' one, in-place ReLUs on convolution outputs,
+    one module run twice, a Linear on a 3-d input."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.bn = nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 8, 3, stride=2, padding=2, dilation=2, groups=8, padding_mode="reflect")
+        self.g = nn.Conv2d(8, 12, (3, 1), padding="same", groups=4)
+        self.shared, self.seq, self.fc = nn.Conv2d(12, 12, 1), nn.Linear(12, 6), nn.Linear(6, 5)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = self.relu(self.bn(self.a(x)))
+        x = self.g(self.relu(self.dw(x)))
+        self.relu(x)
+        x = self.shared(self.shared(x))
+        x = self.seq(x.flatten(2).transpose(1, 2))  # [B, positions, 6]
+        return self.fc(x.mean(1))
+
+
+def test_batched_per_sample_gradients_equal_the_loop_on_awkward_layers():
+    torch.manual_seed(0)
+    model = Awkward().double().train()
+    x, y = torch.randn(6, 3, 9, 9, dtype=torch.float64), torch.randint(0, 5, (6,))
+    loop = FP.per_sample_loss_grads(model, x, y, "loop")
+    batched = FP.per_sample_loss_grads(model, x, y, "batched")
+    assert len(loop) == len(batched) == 6
+    for a, b in zip(loop, batched):
+        assert a.abs().max() > 0
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-13)
+    assert FP.gradsign_score(model, x, y, "batched").value == FP.gradsign_score(model, x, y, "loop").value
+    assert all(m.training for m in model.modules())  # the caller's model is left as it was
+
+
 def test_ntk_batched_equals_the_per_sample_loop():
     ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), batch_size=5,
                        resolution=8, seed=2)

@@ -479,7 +479,7 @@ def test_a_proxy_version_bump_misses_the_cache(monkeypatch):
     req = ScoreRequest(target=resolve_target(SMALL), proxies=("synflow",), resolution=32, num_classes=10,
                        batch_size=8, seed=0)
     before = proxy_key(req, "synflow")
-    assert json.loads(before)[3] == 1 and json.loads(proxy_key(req, "gradsign"))[3] == 2
+    assert json.loads(before)[3] == 1 and json.loads(proxy_key(req, "gradsign"))[3] == 3
     spec = registry.get_proxy("synflow")
     monkeypatch.setitem(registry._REGISTRY, "synflow", dataclasses.replace(spec, version=2))
     assert proxy_key(req, "synflow") != before

@@ -2,12 +2,13 @@
 condition number), Zen-NAS's Φ-score, plain and depth.
 
 Per-sample gradients -- ntk_cond's rows of ∂(Σ_c logits_i)/∂W and GradSign's ∂L(x_i, y_i)/∂W --
-can be computed in one batched backward (``method="batched"``: ``autograd.grad`` with
-``is_grads_batched`` for the NTK, ``torch.func.vmap`` over per-sample gradients for GradSign) or
-one backward per sample (``method="loop"``); both give the same values (float64 tests). GradSign
-runs batched; ntk_cond runs the loop, which measured faster on this CPU (NTK_METHOD). When several
-of these proxies score one network, the NTK is computed once (``ctx.memo``: te_nas reads
-ntk_cond's).
+can be computed batched (``method="batched"``) or one backward per sample (``method="loop"``);
+both give the same values (float64 tests). For the NTK, BN couples the samples, so batched is
+``autograd.grad`` with ``is_grads_batched``; ntk_cond runs the loop, which measured faster on this
+CPU (NTK_METHOD). GradSign forwards each sample alone, so batched is one forward of the batch with
+per-sample BN statistics, one backward to every layer's output, and each sample's weight gradient
+from its input and that output gradient (1.7x the loop on this CPU). When several of these
+proxies score one network, the NTK is computed once (``ctx.memo``: te_nas reads ntk_cond's).
 
 Orientation: higher is better as returned; each proxy documents its degenerate case (a defined
 value, counted, never NaN).
@@ -163,7 +164,12 @@ def te_nas(ctx: ProxyContext) -> ProxyResult:
 def per_sample_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                           method: str = "batched") -> List[torch.Tensor]:
     """[B, *w.shape] per layer: ∂L(x_i, y_i)/∂W with each sample forwarded alone (batch 1, train
-    mode: BN over that sample), as AZ-NAS's GradSign code does."""
+    mode: BN over that sample), as AZ-NAS's GradSign code does.
+
+    ``loop`` forwards and backwards each sample alone; ``batched`` forwards the batch once with
+    each BN normalising every sample over its own H×W (what BN does to a batch of one), takes
+    ∂ΣL_i/∂(each layer's output) in one backward -- sample i's share only reaches L_i -- and
+    forms each sample's weight gradient from its input patches (unfold) and that gradient."""
     _check_method(method)
     ws = _weights(model)
     if method == "loop":
@@ -171,22 +177,79 @@ def per_sample_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         for i in range(x.shape[0]):
             rows.append(_grads(F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]), ws))
         return [torch.stack([r[l] for r in rows]) for l in range(len(ws))]
-    from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
+    net = _samplewise_bn(model)
+    mods = layers(net)
+    calls: List[Tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
 
+    def keep(mod, inputs, out):
+        calls.append((mod, inputs[0].detach(), out))
+        return out.clone()  # what follows gets a copy: an in-place op (ReLU(inplace), +=) leaves `out` as it was
+
+    handles = [m.register_forward_hook(keep) for m in mods]
+    try:
+        loss = F.cross_entropy(net(x), y, reduction="sum")
+    finally:
+        for h in handles:
+            h.remove()
+    grads: Dict[int, torch.Tensor] = {}
+    live = [(m, a, o) for m, a, o in calls if o.requires_grad]
+    if live and loss.requires_grad:
+        outs = torch.autograd.grad(loss, [o for _, _, o in live], allow_unused=True)
+        for (m, a, _), g in zip(live, outs):
+            if g is not None:  # a module run more than once sums its calls, as autograd does
+                gw = _weight_grad_per_sample(m, a, g)
+                grads[id(m)] = grads[id(m)] + gw if id(m) in grads else gw
+    return [grads[id(m)] if id(m) in grads else
+            torch.zeros((x.shape[0],) + tuple(m.weight.shape), dtype=m.weight.dtype, device=m.weight.device)
+            for m in mods]
+
+
+def _samplewise_bn(model: nn.Module) -> nn.Module:
+    """A copy of model whose BN layers in training mode normalise each sample alone (batch
+    statistics of a batch of one: instance norm with BN's affine and eps)."""
     net = copy.deepcopy(model)
-    replace_all_batch_norm_modules_(net)  # batch statistics only: nothing updated in place under vmap
-    names = {id(m.weight): f"{n}.weight" for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
-    weight_names = [names[id(m.weight)] for m in layers(net)]
-    others = {k: v.detach() for k, v in net.named_parameters() if k not in weight_names}
-    others.update(dict(net.named_buffers()))
-    train = {k: dict(net.named_parameters())[k].detach() for k in weight_names}
+    for m in net.modules():
+        if isinstance(m, _BN_TYPES) and (m.training or not m.track_running_stats):
+            def forward(inp, m=m):
+                if inp.dim() < 3:
+                    raise ValueError(f"{type(m).__name__} on a {inp.dim()}-d input has no statistics for one sample "
+                                     f"(per-sample gradients forward each sample alone)")
+                return F.instance_norm(inp, weight=m.weight, bias=m.bias, eps=m.eps)
+            m.forward = forward
+    return net
 
-    def loss_one(w, xi, yi):
-        out = functional_call(net, ({**others, **w},), (xi.unsqueeze(0),))
-        return F.cross_entropy(out, yi.unsqueeze(0))
 
-    g = vmap(grad(loss_one), in_dims=(None, 0, 0))(train, x, y)
-    return [g[k] for k in weight_names]
+def _weight_grad_per_sample(m: nn.Module, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """[B, *m.weight.shape]: each sample's ∂L/∂W of one call of a Linear or Conv2d, from its input
+    `a` and the gradient `g` of its output. A convolution's is one weight gradient of the
+    samples side by side as groups (B·groups), which oneDNN / cuDNN run at a batch's speed."""
+    b = a.shape[0]
+    if isinstance(m, nn.Linear):
+        return torch.einsum("b...o,b...i->boi", g, a)
+    a, padding = _conv_input_and_padding(m, a)
+    w = m.weight.shape
+    gw = torch.nn.grad.conv2d_weight(a.reshape(1, b * a.shape[1], *a.shape[2:]), (b * w[0],) + tuple(w[1:]),
+                                     g.reshape(1, b * g.shape[1], *g.shape[2:]), stride=m.stride, padding=padding,
+                                     dilation=m.dilation, groups=b * m.groups)
+    return gw.reshape((b,) + tuple(w))
+
+
+def _conv_input_and_padding(m: nn.Conv2d, a: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    """The convolution's input and the zero padding left to apply to it: a padding mode other than
+    zeros, or 'same', is applied here."""
+    if isinstance(m.padding, str):
+        if m.padding == "valid":
+            return a, (0, 0)
+        pads = []
+        for d, k in zip(reversed(m.dilation), reversed(m.kernel_size)):  # 'same' (stride 1)
+            total = d * (k - 1)
+            pads += [total // 2, total - total // 2]
+    elif m.padding_mode == "zeros":
+        return a, tuple(m.padding)
+    else:
+        pads = [p for p in reversed(m.padding) for _ in range(2)]
+    mode = "constant" if m.padding_mode == "zeros" else m.padding_mode
+    return F.pad(a, pads, mode=mode), (0, 0)
 
 
 def gradsign_value(grads: Sequence[torch.Tensor]) -> Tuple[float, int]:
@@ -194,10 +257,11 @@ def gradsign_value(grads: Sequence[torch.Tensor]) -> Tuple[float, int]:
     per-sample gradient is zero."""
     total, count, nonzero = 0.0, 0, False
     for g in grads:
-        s = torch.sign(g.reshape(g.shape[0], -1).double())
-        nonzero = nonzero or bool(s.abs().sum() > 0)
-        total += float(s.sum(0).abs().sum())
-        count += s.shape[1]
+        # sums of B signs are exact in float32 (B < 2^24); the sum over entries is taken in float64
+        agree = torch.sign(g.reshape(g.shape[0], -1)).sum(0).abs()
+        nonzero = nonzero or bool(torch.count_nonzero(g) > 0)
+        total += float(agree.sum(dtype=torch.float64))
+        count += agree.numel()
     return (total / count if count else 0.0), int(not nonzero)
 
 
@@ -220,7 +284,7 @@ def gradsign_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: s
     return _result("gradsign", value, degenerate=degenerate, layers_used=sum(used))
 
 
-@register_proxy("gradsign", min_batch_size=2, version=2,  # 2: unused layers left out
+@register_proxy("gradsign", min_batch_size=2, version=3,  # 2: unused layers left out; 3: batched by hooks
                 description="mean_k |Σ_i sign(∂L_i/∂W_k)| over the layers run, per-sample gradient sign agreement "
                             "(higher is better)")
 def gradsign(ctx: ProxyContext) -> ProxyResult:
