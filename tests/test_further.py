@@ -84,10 +84,11 @@ class Awkward(nn.Module):
         return self.fc(x.mean(1))
 
 
-def test_batched_per_sample_gradients_equal_the_loop_on_awkward_layers():
+def test_batched_per_sample_gradients_equal_the_loop_on_awkward_layers(device):
     torch.manual_seed(0)
-    model = Awkward().double().train()
+    model = Awkward().double().train().to(device)
     x, y = torch.randn(6, 3, 9, 9, dtype=torch.float64), torch.randint(0, 5, (6,))
+    x, y = x.to(device), y.to(device)
     loop = FP.per_sample_loss_grads(model, x, y, "loop")
     batched = FP.per_sample_loss_grads(model, x, y, "batched")
     assert len(loop) == len(batched) == 6
