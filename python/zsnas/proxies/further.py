@@ -169,7 +169,8 @@ def per_sample_loss_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     ``loop`` forwards and backwards each sample alone; ``batched`` forwards the batch once with
     each BN normalising every sample over its own H×W (what BN does to a batch of one), takes
     ∂ΣL_i/∂(each layer's output) in one backward -- sample i's share only reaches L_i -- and
-    forms each sample's weight gradient from its input patches (unfold) and that gradient."""
+    forms each sample's weight gradient from its input and that gradient. BN in eval mode, which
+    needs no batch statistics, runs as it is."""
     _check_method(method)
     ws = _weights(model)
     if method == "loop":
