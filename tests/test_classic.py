@@ -181,6 +181,15 @@ def test_naswot_hand_kernel(device):
     assert r.value == 0.0 and r.degenerate == 1
 
 
+def test_naswot_kernel_is_the_exact_integer_hamming_kernel():
+    # NB201-sized codes: the float32 product must give the integers of the definition exactly
+    rng = np.random.default_rng(0)
+    parts = [rng.random((64, 120_000)) < 0.7, rng.random((64, 5)) < 0.5]
+    want = sum(c.astype(np.int64) @ c.T.astype(np.int64) + (~c).astype(np.int64) @ (~c).T.astype(np.int64)
+               for c in parts)
+    assert np.array_equal(C.naswot_kernel(parts), want.astype(np.float64))
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_ntk_cond_hand_gram(device):
     # logits = W x, ∂Σ_c z_nc/∂W = 1 x_nᵀ -> NTK = 3 X Xᵀ = diag(3, 12) -> −cond = −4
