@@ -8,16 +8,18 @@ values of both, measured in one run:
 * phi: jvp probes in the contiguous layout (before) against channels_last;
 * te_nas: ntk_cond's NTK plus linear regions (its cost is ntk_cond's).
 
-    python bench/bench_per_sample.py [--cells 5] [--batch 64] [--device cuda]
+    python bench/bench_per_sample.py [--cells 5] [--batch 64] [--device cuda] [--float64]
 
 BN couples the samples of the NTK's batch, so every NTK row is a full-batch backward whichever
 way it is taken (autograd.grad(is_grads_batched=True) measured 0.5-0.6x the loop on this CPU);
 what is left to win is the layout. Values are float32; "rel diff" is |after − before| / |before|
-(the float32 NTK itself is only good to ~1e-3 against float64 on some cells).
+(the float32 NTK itself is only good to ~1e-3 against float64 on some cells); --float64 also
+runs both sides in float64, where the two computations agree beyond float32's rounding.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import os
 import time
@@ -26,6 +28,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nb201_dev.csv"
+
+
+def _rel(before: float, after: float) -> float:
+    return abs(after - before) / abs(before) if before else abs(after)
 
 
 def main() -> None:
@@ -41,14 +47,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda: there ntk_cond's after is the batched backward "
                                                    "(autograd.grad with is_grads_batched), unmeasured so far")
+    ap.add_argument("--float64", action="store_true",
+                    help="also compute both sides in float64 (untimed) and print their relative difference")
     a = ap.parse_args()
     device = torch.device(a.device)
     ntk_after = ("loop", True) if device.type == "cpu" else ("batched", False)
     torch.set_num_threads(1)
     rows = list(csv.DictReader(open(DATA)))[: a.cells]
     print(f"# {a.cells} NB201 cells from {DATA.name}, batch {a.batch}, 32x32, {a.device}, one CPU thread")
-    print("| cell | proxy | before s | after s | speed-up | before value | after value | rel diff |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| cell | proxy | before s | after s | speed-up | before value | after value | rel diff |"
+          + (" rel diff float64 |" if a.float64 else ""))
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if a.float64 else ""))
     totals = {}
     for r in rows:
         cell = r["arch_str"]
@@ -60,26 +69,33 @@ def main() -> None:
         xp = torch.randn(x.shape, generator=C._cpu_generator(ctx, FP.SALT_PHI_INPUT)).to(device)
         probes = torch.randn((FP.PHI_PROBES,) + tuple(x.shape),
                              generator=C._cpu_generator(ctx, FP.SALT_PHI_PROBES)).to(device)
-        # (proxy, before, after): each a thunk returning the value
+        # (proxy, before, after): each a function of (model, x, y, plain, xp, probes) returning the value
         cases = (
-            ("ntk_cond", lambda: FP.ntk_cond_score(model, x, "loop", channels_last=False).value,
-             lambda: FP.ntk_cond_score(model, x, ntk_after[0], channels_last=ntk_after[1]).value),
-            ("gradsign", lambda: FP.gradsign_score(model, x, y, "loop").value,
-             lambda: FP.gradsign_score(model, x, y, "batched").value),
-            ("phi", lambda: FP.phi_score(plain, xp, probes, channels_last=False).value,
-             lambda: FP.phi_score(plain, xp, probes, channels_last=True).value),
+            ("ntk_cond", lambda m, x, y, pl, xp, pr: FP.ntk_cond_score(m, x, "loop", channels_last=False).value,
+             lambda m, x, y, pl, xp, pr: FP.ntk_cond_score(m, x, ntk_after[0], channels_last=ntk_after[1]).value),
+            ("gradsign", lambda m, x, y, pl, xp, pr: FP.gradsign_score(m, x, y, "loop").value,
+             lambda m, x, y, pl, xp, pr: FP.gradsign_score(m, x, y, "batched").value),
+            ("phi", lambda m, x, y, pl, xp, pr: FP.phi_score(pl, xp, pr, channels_last=False).value,
+             lambda m, x, y, pl, xp, pr: FP.phi_score(pl, xp, pr, channels_last=True).value),
         )
+        args32 = (model, x, y, plain, xp, probes)
+        args64 = None
+        if a.float64:  # Module.double() converts in place: copies of the networks
+            args64 = (copy.deepcopy(model).double(), x.double(), y, copy.deepcopy(plain).double(), xp.double(),
+                      probes.double())
         for name, before, after in cases:
             out = []
             for fn in (before, after):
                 t0 = time.perf_counter()
-                v = fn()
+                v = fn(*args32)
                 out.append((time.perf_counter() - t0, v))
             (tl, vl), (tb, vb) = out
-            rel = abs(vb - vl) / abs(vl) if vl else abs(vb)
+            rel = _rel(vl, vb)
+            # the same two computations in float64, untimed: do they agree beyond float32 rounding?
+            rel64 = "" if args64 is None else f" {_rel(before(*args64), after(*args64)):.1e} |"
             totals.setdefault(name, []).append((tl, tb))
-            print(f"| {r['index']} | {name} | {tl:.2f} | {tb:.2f} | {tl / tb:.2f}× | {vl:.6g} | {vb:.6g} | {rel:.1e} |",
-                  flush=True)
+            print(f"| {r['index']} | {name} | {tl:.2f} | {tb:.2f} | {tl / tb:.2f}× | {vl:.6g} | {vb:.6g} | {rel:.1e} |"
+                  f"{rel64}", flush=True)
         t0 = time.perf_counter()
         FP.linear_regions_score(model, x)
         lr = time.perf_counter() - t0
