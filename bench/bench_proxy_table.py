@@ -21,11 +21,15 @@ PUBLISHED_TAU = {"gradsign": 0.618, "te_nas": 0.536, "sum:linear_regions+ntk_con
 
 def main() -> None:
     from zsnas.evaluate import summarise_if_stale
+    from zsnas.rundir import RunDirError
 
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
     a = ap.parse_args()
-    summarise_if_stale(a.run)
+    try:
+        summarise_if_stale(a.run)
+    except RunDirError as e:  # e.g. the run is still going and holds its directory
+        raise SystemExit(f"bench_proxy_table: {e}") from None
     with open(os.path.join(a.run, "results.json")) as fh:
         res = json.load(fh)
     print(f"# {res['n_rows']} architectures")
