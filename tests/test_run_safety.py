@@ -579,3 +579,14 @@ def test_a_multi_line_error_in_history_csv_survives_a_kill_and_a_torn_record_is_
         _REGISTRY.pop("test_fails_on_a_seventh", None)
     assert (killed / "history.csv").read_bytes() == data
     assert run.best == load_run(straight).best
+
+
+def test_complete_csv_records_by_hand():
+    from zsnas.rundir import RunDirError, complete_csv_records
+
+    text = 'a,b\n1,"x\ny"\n2,3\n'
+    assert complete_csv_records(text) == ([["a", "b"], ["1", "x\ny"], ["2", "3"]], [4, 12, 16])
+    for torn in ('4,"to', '4,"to\n', '4,5'):  # kills mid-record: cut, not read
+        assert complete_csv_records(text + torn) == complete_csv_records(text)
+    with pytest.raises(RunDirError, match="line 2"):
+        complete_csv_records('a,b\n1,"x"q\n2,3\n')

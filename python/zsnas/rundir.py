@@ -52,7 +52,7 @@ def complete_csv_records(text: str) -> Tuple[List[List[str]], List[int]]:
     (its offset in characters); what follows the last is a record torn by a kill mid-write.
 
     Records, not lines: a quoted field (an error text) may hold newlines. A record is finished
-    once its closing newline is there.
+    once its closing newline is there. A malformed record before the end is an error.
     """
     pieces = text.split("\n")
     lines = [p + "\n" for p in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
@@ -71,8 +71,9 @@ def complete_csv_records(text: str) -> Tuple[List[List[str]], List[int]]:
                 break
             records.append(rec)
             ends.append(read[1])
-    except csv.Error:  # a quoted field torn at the end
-        pass
+    except csv.Error as e:
+        if read[0] < len(lines):  # not a tear at the end: a file edited by hand, say so
+            raise RunDirError(f"malformed CSV record ending on line {read[0]}: {e}") from None
     return records, ends
 
 
