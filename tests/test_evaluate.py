@@ -204,6 +204,7 @@ def test_resume_scores_again_a_proxy_whose_version_changed(cells_csv, tmp_path, 
                         dataclasses.replace(spec, fn=lambda ctx: 2.0, version=2))
     again = ev.evaluate(cells_csv, out=out, **kw)
     assert again["rescored"] == ["test_versioned"]
+    assert json.load(open(os.path.join(out, "results.json")))["rescored"] == ["test_versioned"]  # kept with the run
     assert {r["test_versioned"] for r in again["table"]} == {2.0}  # none of version 1 left
     assert [r["params"] for r in again["table"]] == [r["params"] for r in first["table"]]
     assert json.load(open(os.path.join(out, "config.json")))["versions"] == {"test_versioned": 2, "params": 1}

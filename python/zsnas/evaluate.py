@@ -525,10 +525,9 @@ def evaluate(
                 raise
             store = getattr(scorer, "cache", None)
             cache_stats = None if store is None else store.stats()
-        results = _summarise(rows, done, names, aggs, out, budgets, plots, settings)
-        results["cache"] = cache_stats
-        results["rescored"] = stale  # proxies whose version changed since the scores were made
-        return results
+        # rescored: proxies whose version changed since the scores were made
+        return _summarise(rows, done, names, aggs, out, budgets, plots, settings,
+                          run_info={"cache": cache_stats, "rescored": stale})
 
 
 def summarise_finished(out: str) -> dict:
@@ -586,7 +585,9 @@ def _run_requests(scorer, rows, requests, scores_path, done, progress) -> None:
         bar.close()
 
 
-def _summarise(rows, done, names, aggs, out, budgets, plots, settings) -> dict:
+def _summarise(rows, done, names, aggs, out, budgets, plots, settings, run_info: Optional[dict] = None) -> dict:
+    """table.csv, results.json (with `run_info`: this run's cache statistics and rescored proxies)
+    and the plots, from the finished rows."""
     acc = [r["accuracy"] for r in rows]
     columns: Dict[str, List[Optional[float]]] = {}
     for n in list(dict.fromkeys(names + [m for _, ms, _ in aggs for m in ms])):
@@ -605,7 +606,7 @@ def _summarise(rows, done, names, aggs, out, budgets, plots, settings) -> dict:
     reported = names + [n for n, _, _ in aggs]
 
     results = {"settings": settings, "n_rows": len(rows), "proxies": {},
-               "missing_accuracy": [r["key"] for r in rows if r["accuracy"] is None]}
+               "missing_accuracy": [r["key"] for r in rows if r["accuracy"] is None], **(run_info or {})}
     if plots:
         os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     for n in reported:
