@@ -142,6 +142,61 @@ def test_linear_regions_count_distinct_activation_patterns():
     assert FP.linear_regions_value(np.zeros((4, 0), bool)) == (1.0, 1)
 
 
+CONV1X1_ONLY = "|none~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|"
+
+
+def test_tenas_thin_network_is_the_cell_at_width_one_without_a_stem():
+    from zsnas.nn.nb201 import nb201_thin_network
+
+    net = nb201_thin_network(CONV1X1_ONLY, num_classes=10)
+    # by hand, widths 1, 2, 2, 4, 4: cell C=1 (1×1 conv 1 + BN 2) · reduction 1→2 (3×3 convs 18 + 36,
+    # BNs 4 + 4, shortcut 1×1 2) · cell C=2 (4 + 4) · reduction 2→4 (72 + 144 + 8 + 8 + 8) ·
+    # cell C=4 (16 + 8) · tail BN 8 · classifier 4·10 + 10
+    assert sum(p.numel() for p in net.parameters()) == 3 + 64 + 8 + 240 + 24 + 8 + 50 == 397
+    sizes = []
+    for unit in net.units:
+        unit.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
+    assert net(torch.randn(5, 1, 3, 3)).shape == (5, 10)
+    # 3×3 → 2×2 → 1×1; the first reduction's 1×1 shortcut broadcasts over its 2×2, as in TE-NAS
+    assert sizes == [(1, 3, 3), (2, 2, 2), (2, 2, 2), (4, 1, 1), (4, 1, 1)]
+
+
+def test_linear_regions_tenas_counts_over_three_batches_as_tenas_does():
+    from zsnas.nn.nb201 import nb201_thin_network
+
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), seed=2,
+                       target=resolve_target(CELL))
+    r = run_proxy("linear_regions_tenas", ctx)
+    # the reference: the thin network as the proxy initialises it, every batch forwarded alone in
+    # train mode, sign of each 4-d ReLU output, and TE-NAS's calc_LR (in float64, not half)
+    model = C.init_default(nb201_thin_network(CELL), C._cpu_generator(ctx, C.SALT_WEIGHTS)).train()
+    g = C._cpu_generator(ctx, FP.SALT_TENAS_LR)
+    rows = []
+    for _ in range(3):
+        x = torch.randn(1000, 1, 3, 3, generator=g)
+        feats = []
+        hooks = [m.register_forward_hook(lambda m, i, o: feats.append(o.detach().reshape(len(x), -1)))
+                 for m in model.modules() if isinstance(m, nn.ReLU)]
+        with torch.no_grad():
+            model(x)
+        for h in hooks:
+            h.remove()
+        rows.append(torch.sign(torch.cat(feats, 1)))
+    a = torch.cat(rows).double()
+    differ = a @ (1 - a).T
+    differ = differ + differ.T  # > 0 where two patterns differ
+    want = float((1.0 / (1 - torch.sign(differ)).sum(1)).sum())
+    assert r.value == pytest.approx(want, rel=1e-12) and r.sub_scores["inputs"] == 3000
+    assert 64 < r.value <= 3000 and r.degenerate == 0  # not saturated at a batch size, as linear_regions is
+
+
+def test_linear_regions_tenas_refuses_a_network_that_is_not_an_nb201_cell():
+    from zsnas.errors import ProxyFailed
+
+    with pytest.raises(ProxyFailed, match="linear_regions_tenas.*NAS-Bench-201 cells.*'resnet18'"):
+        zsnas.score("resnet18", proxies=["linear_regions_tenas"], resolution=32)
+
+
 def test_degenerate_cell_gives_defined_counted_values():
     ctx = ProxyContext(build=lambda residual=True: nb201_network(ALL_NONE, residual=residual), batch_size=4,
                        resolution=8, seed=3, target=resolve_target(ALL_NONE))
@@ -151,6 +206,7 @@ def test_degenerate_cell_gives_defined_counted_values():
     # the head's input is BN+ReLU of zeros = 0: every weight gradient is zero
     assert (res["gradsign"].value, res["gradsign"].degenerate) == (0.0, 1)
     assert (res["linear_regions"].value, res["linear_regions"].degenerate) == (1.0, 1)  # every input alike
+    assert (res["linear_regions_tenas"].value, res["linear_regions_tenas"].degenerate) == (1.0, 1)
     assert res["te_nas"].value == 1.0 - 1e12 and res["te_nas"].degenerate == 2
     assert (res["plain"].value, res["plain"].degenerate) == (0.0, 1)
     assert res["depth"].value == 6.0  # stem, two reduction blocks of 2 convs, classifier

@@ -279,6 +279,7 @@ class NB201Network(ContractNet):
         cells_per_stage: int = 5,
         residual: bool = True,
         layer_channels: Optional[Sequence[int]] = None,
+        stem: bool = True,
     ) -> None:
         edges = parse_nb201(arch_str)
         if int(num_classes) < 1:
@@ -296,9 +297,8 @@ class NB201Network(ContractNet):
                 raise ValueError(f"layer_channels: {3 * n + 2} widths >= 1 for {n} cells per stage, got {widths}")
         reductions = [False] * n + [True] + [False] * n + [True] + [False] * n
         c = widths[0]
-        units: List[nn.Module] = [
-            nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
-        ]
+        # without the stem the input goes straight into the first cell, so it has widths[0] channels
+        units: List[nn.Module] = [nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))] if stem else []
         for w, reduction in zip(widths, reductions):
             units.append(ReductionBlock(c, w, residual) if reduction else NB201Cell(edges, w, c_in=c))
             c = w
@@ -318,6 +318,14 @@ def nats_size_network(channels: Sequence[int], num_classes: int = 10, residual: 
     width as the benchmark code does."""
     return NB201Network(NATS_CELL, num_classes=num_classes, cells_per_stage=1, residual=residual,
                         layer_channels=channels)
+
+
+def nb201_thin_network(arch_str: str, num_classes: int = 10) -> NB201Network:
+    """TE-NAS's "thin" network of a cell, on which it counts linear regions: C=1, one cell per
+    stage (widths 1, 2, 2, 4, 4), no stem, so the input is single-channel (TE-NAS feeds 3×3 crops).
+    On a 3×3 input the first reduction's shortcut (2×2 average pool) is 1×1 and broadcasts over
+    the 2×2 of its convolutions, as it does in TE-NAS's code."""
+    return NB201Network(arch_str, num_classes=num_classes, channels=1, cells_per_stage=1, stem=False)
 
 
 def nb201_network(arch_str: str, num_classes: int = 10, residual: bool = True) -> NB201Network:

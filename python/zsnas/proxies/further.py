@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classic import (_BN_TYPES, _cpu_generator, _grads, _loss_grads, _result, _strip_bn, _weights, batch, layers,
-                      ntk_cond_value, prepare, relu_patterns, shared_relu_patterns)
+from .classic import (_BN_TYPES, SALT_WEIGHTS, _cpu_generator, _grads, _loss_grads, _result, _strip_bn, _weights, batch,
+                      init_default, layers, ntk_cond_value, prepare, relu_patterns, shared_relu_patterns)
 from .registry import ProxyContext, ProxyResult, register_proxy
 
 METHODS = ("batched", "loop")
@@ -144,6 +144,50 @@ def linear_regions_of_patterns(patterns: np.ndarray) -> ProxyResult:
                 description="distinct ReLU activation patterns over the batch (TE-NAS, higher is better)")
 def linear_regions(ctx: ProxyContext) -> ProxyResult:
     return linear_regions_of_patterns(shared_relu_patterns(ctx))
+
+
+# TE-NAS's own protocol (prune_tenas.py): 3 batches of 1000 single-channel 3×3 inputs through the
+# cell's thin network, BN in train mode over each batch, the regions counted over all 3000.
+TENAS_LR_BATCHES, TENAS_LR_BATCH, TENAS_LR_INPUT = 3, 1000, (1, 3, 3)
+SALT_TENAS_LR = 0x7E5
+
+
+def linear_regions_tenas_score(model: nn.Module, batches: Sequence[torch.Tensor]) -> ProxyResult:
+    """Distinct ReLU patterns over the inputs of every batch (each batch forwarded alone, so BN's
+    statistics are the batch's), named ``linear_regions_tenas``."""
+    with torch.no_grad():
+        patterns = np.concatenate([relu_patterns(model, x) for x in batches])
+    value, degenerate = linear_regions_value(patterns)
+    return _result("linear_regions_tenas", value, degenerate=degenerate, inputs=float(len(patterns)))
+
+
+def _nb201_cell(ctx: ProxyContext, proxy: str) -> str:
+    from ..targets import resolve_target
+
+    target = resolve_target(ctx.target) if ctx.target is not None else None
+    if target is None or target.kind not in ("named", "builder") or not target.name.startswith("|"):
+        what = "no target" if target is None else repr(target.name)
+        raise ValueError(f"{proxy} is TE-NAS's protocol for NAS-Bench-201 cells (it builds the cell's thin "
+                         f"network); it was given {what}. Use linear_regions for any other network.")
+    return target.name
+
+
+@register_proxy("linear_regions_tenas",
+                description="linear regions as TE-NAS counts them: the cell's thin network (C=1, one cell a "
+                            "stage, no stem), 3×1000 single-channel 3×3 inputs; NB201 cells only (higher is better)")
+def linear_regions_tenas(ctx: ProxyContext) -> ProxyResult:
+    """TE-NAS's R for an NB201 cell (its pruning code's protocol, on Gaussian inputs instead of
+    crops of CIFAR images): it ranges up to 3000 instead of saturating at the batch size, as
+    ``linear_regions`` on the full network does."""
+    from ..nn.nb201 import nb201_thin_network
+
+    model = nb201_thin_network(_nb201_cell(ctx, "linear_regions_tenas"), num_classes=ctx.num_classes)
+    init_default(model, _cpu_generator(ctx, SALT_WEIGHTS))
+    model = model.to(ctx.device).train()
+    g = _cpu_generator(ctx, SALT_TENAS_LR)
+    batches = [torch.randn((TENAS_LR_BATCH,) + TENAS_LR_INPUT, generator=g).to(ctx.device)
+               for _ in range(TENAS_LR_BATCHES)]
+    return linear_regions_tenas_score(model, batches)
 
 
 @register_proxy("te_nas", min_batch_size=2, version=2,  # 2: its NTK in channels_last on the CPU
@@ -481,8 +525,8 @@ def phi(ctx: ProxyContext) -> ProxyResult:
     return phi_score(model, x, v)
 
 
-FURTHER_PROXIES = ("ntk_cond", "gradsign", "linear_regions", "te_nas", "phi", "plain", "depth")
+FURTHER_PROXIES = ("ntk_cond", "gradsign", "linear_regions", "linear_regions_tenas", "te_nas", "phi", "plain", "depth")
 
 __all__ = ["FURTHER_PROXIES", "ntk_gram", "ntk_cond_score", "relu_patterns", "linear_regions_value",
-           "linear_regions_score", "per_sample_loss_grads", "gradsign_value", "gradsign_score", "plain_score",
+           "linear_regions_score", "linear_regions_tenas_score", "per_sample_loss_grads", "gradsign_value", "gradsign_score", "plain_score",
            "phi_score", "phi_network", "nb201_depth", "depth_of", "stage_counts"]
