@@ -161,33 +161,39 @@ def test_tenas_thin_network_is_the_cell_at_width_one_without_a_stem():
     assert sizes == [(1, 3, 3), (2, 2, 2), (2, 2, 2), (4, 1, 1), (4, 1, 1)]
 
 
-def test_linear_regions_tenas_counts_over_three_batches_as_tenas_does():
-    from zsnas.nn.nb201 import nb201_thin_network
-
-    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), seed=2,
-                       target=resolve_target(CELL))
-    r = run_proxy("linear_regions_tenas", ctx)
-    # the reference: the thin network as the proxy initialises it, every batch forwarded alone in
-    # train mode, sign of each 4-d ReLU output, and TE-NAS's calc_LR (in float64, not half)
-    model = C.init_default(nb201_thin_network(CELL), C._cpu_generator(ctx, C.SALT_WEIGHTS)).train()
-    g = C._cpu_generator(ctx, FP.SALT_TENAS_LR)
+def _tenas_regions_reference(model, batches):
+    """TE-NAS's LinearRegionCount: the sign of every 4-d ReLU output, each batch forwarded alone
+    in train mode, calc_LR's Σ_i 1/#{j: pattern_j = pattern_i} (in float64, not half)."""
     rows = []
-    for _ in range(3):
-        x = torch.randn(1000, 1, 3, 3, generator=g)
+    for x in batches:
         feats = []
         hooks = [m.register_forward_hook(lambda m, i, o: feats.append(o.detach().reshape(len(x), -1)))
                  for m in model.modules() if isinstance(m, nn.ReLU)]
         with torch.no_grad():
-            model(x)
+            model.train()(x)
         for h in hooks:
             h.remove()
         rows.append(torch.sign(torch.cat(feats, 1)))
     a = torch.cat(rows).double()
     differ = a @ (1 - a).T
     differ = differ + differ.T  # > 0 where two patterns differ
-    want = float((1.0 / (1 - torch.sign(differ)).sum(1)).sum())
-    assert r.value == pytest.approx(want, rel=1e-12) and r.sub_scores["inputs"] == 3000
-    assert 64 < r.value <= 3000 and r.degenerate == 0  # not saturated at a batch size, as linear_regions is
+    return float((1.0 / (1 - torch.sign(differ)).sum(1)).sum())
+
+
+def test_linear_regions_tenas_is_the_mean_of_three_draws_counted_as_tenas_does():
+    from zsnas.nn.nb201 import nb201_thin_network
+
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), seed=2,
+                       target=resolve_target(CELL))
+    r = run_proxy("linear_regions_tenas", ctx)
+    draws = []
+    for k in range(3):
+        model = C.init_default(nb201_thin_network(CELL), C._cpu_generator(ctx, FP.SALT_TENAS_LR + 2 * k))
+        g = C._cpu_generator(ctx, FP.SALT_TENAS_LR + 2 * k + 1)
+        draws.append(_tenas_regions_reference(model, [torch.randn(1000, 1, 3, 3, generator=g) for _ in range(3)]))
+    assert [r.sub_scores[f"draw{k}"] for k in (1, 2, 3)] == pytest.approx(draws, rel=1e-12)
+    assert r.value == pytest.approx(sum(draws) / 3, rel=1e-12) and r.sub_scores["inputs"] == 3000
+    assert all(64 < d <= 3000 for d in draws) and r.degenerate == 0  # not saturated at a batch size
 
 
 def test_linear_regions_tenas_refuses_a_network_that_is_not_an_nb201_cell():
@@ -206,7 +212,7 @@ def test_degenerate_cell_gives_defined_counted_values():
     # the head's input is BN+ReLU of zeros = 0: every weight gradient is zero
     assert (res["gradsign"].value, res["gradsign"].degenerate) == (0.0, 1)
     assert (res["linear_regions"].value, res["linear_regions"].degenerate) == (1.0, 1)  # every input alike
-    assert (res["linear_regions_tenas"].value, res["linear_regions_tenas"].degenerate) == (1.0, 1)
+    assert (res["linear_regions_tenas"].value, res["linear_regions_tenas"].degenerate) == (1.0, 3)  # 3 draws
     assert res["te_nas"].value == 1.0 - 1e12 and res["te_nas"].degenerate == 2
     assert (res["plain"].value, res["plain"].degenerate) == (0.0, 1)
     assert res["depth"].value == 6.0  # stem, two reduction blocks of 2 convs, classifier
