@@ -112,6 +112,32 @@ def test_ntk_batched_equals_the_per_sample_loop():
     assert FP.ntk_cond_score(model, x).value == pytest.approx(FP.ntk_cond_score(model, x, "loop").value, rel=1e-5)
 
 
+def test_ntk_over_tenas_parameter_set_equals_tenas_get_ntk_n():
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), batch_size=4,
+                       resolution=8, seed=5)
+    model = C.prepare(ctx).double()
+    x = C.batch(ctx)[0].double()
+    # TE-NAS's get_ntk_n: one backward of logits[i] with ones per sample, every parameter whose
+    # name holds 'weight' (Conv, Linear and BN's γ), NTK = einsum('nc,mc->nm')
+    logits = model(x)
+    rows = []
+    for i in range(len(x)):
+        model.zero_grad()
+        logits[i:i + 1].backward(torch.ones_like(logits[i:i + 1]), retain_graph=True)
+        rows.append(torch.cat([w.grad.reshape(-1) for n, w in model.named_parameters()
+                               if "weight" in n and w.grad is not None]))
+    g = torch.stack(rows)
+    want = torch.einsum("nc,mc->nm", g, g)
+    for method in FP.METHODS:
+        got = FP.ntk_gram(model, x, method, params="weights")
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=0)
+    gamma = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert gamma > 0 and g.shape[1] == sum(w.numel() for w in C._weights(model)) + gamma
+    assert not torch.allclose(FP.ntk_gram(model, x, params="layers"), want)  # BN's γ rows add to it
+    with pytest.raises(ValueError, match="params must be one of layers, weights"):
+        FP.ntk_gram(model, x, params="bn")
+
+
 def test_ntk_and_phi_in_channels_last_equal_the_contiguous_layout():
     ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), batch_size=5,
                        resolution=8, seed=2)

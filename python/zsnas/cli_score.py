@@ -11,9 +11,10 @@ def _list_proxies() -> None:
     from . import proxies as _builtin  # noqa: F401  (registers the built-in proxies)
     from .proxies.registry import _REGISTRY
 
+    w = max(len(n) for n in _REGISTRY)
     for name in sorted(_REGISTRY):
         spec = _REGISTRY[name]
-        click.echo(f"{name:18s} {spec.description.splitlines()[0] if spec.description else ''}")
+        click.echo(f"{name:<{w}}  {spec.description.splitlines()[0] if spec.description else ''}")
 
 
 @click.command("score")

@@ -56,17 +56,31 @@ def _channels_last(model: nn.Module) -> nn.Module:
 # the NTK (ntk_cond, te_nas)
 # --------------------------------------------------------------------------------------------
 
+NTK_PARAMS = ("layers", "weights")
+
+
+def _ntk_params(model: nn.Module, params: str) -> List[torch.Tensor]:
+    """"layers": every Conv/Linear weight (REFERENCE §6); "weights": every parameter whose name
+    contains 'weight', as TE-NAS's get_ntk_n takes them (BN's γ too)."""
+    if params == "layers":
+        return _weights(model)
+    if params == "weights":
+        return [w for name, w in model.named_parameters() if "weight" in name and w.requires_grad]
+    raise ValueError(f"params must be one of {', '.join(NTK_PARAMS)}, got {params!r}")
+
+
 def ntk_gram(model: nn.Module, x: torch.Tensor, method: str = "batched",
-             channels_last: Optional[bool] = None) -> torch.Tensor:
+             channels_last: Optional[bool] = None, params: str = "layers") -> torch.Tensor:
     """NTK Gram matrix G Gᵀ (fp64, CPU), G_n = ∂(Σ_c logits[n, c])/∂W over every Conv/Linear
-    weight, from one forward of the batch (BN's batch coupling included, as TE-NAS).
-    `channels_last` (default: on the CPU) runs it on a channels_last copy of model and input."""
+    weight (``params="weights"``: TE-NAS's set, BN's γ included), from one forward of the batch
+    (BN's batch coupling included, as TE-NAS). `channels_last` (default: on the CPU) runs it on a
+    channels_last copy of model and input."""
     from ..ops import torch_ops_only
 
     _check_method(method)
     if _use_channels_last(model, x, channels_last):
         model, x = _channels_last(model), x.contiguous(memory_format=torch.channels_last)
-    ws = _weights(model)
+    ws = _ntk_params(model, params)
     with torch_ops_only():  # the batched backward runs through torch's ops only
         logits = model(x)
     b = logits.shape[0]
@@ -97,9 +111,9 @@ NTK_METHOD = "loop"
 
 
 def ntk_cond_score(model: nn.Module, x: torch.Tensor, method: str = NTK_METHOD,
-                   channels_last: Optional[bool] = None) -> ProxyResult:
+                   channels_last: Optional[bool] = None, params: str = "layers") -> ProxyResult:
     """NTK condition number (TE-NAS): −λmax/λmin of :func:`ntk_gram` (capped at −1e12, degenerate)."""
-    value, degenerate = ntk_cond_value(ntk_gram(model, x, method, channels_last).numpy())
+    value, degenerate = ntk_cond_value(ntk_gram(model, x, method, channels_last, params).numpy())
     return _result("ntk_cond", value, degenerate=degenerate)
 
 
@@ -201,7 +215,7 @@ def linear_regions_tenas(ctx: ProxyContext) -> ProxyResult:
                 description="TE-score R − κ (linear regions minus the NTK condition number; higher is better)")
 def te_nas(ctx: ProxyContext) -> ProxyResult:
     """Zen-NAS's TE-score R − κ, with R and −κ as sub-scores (TE-NAS itself sums the two ranks
-    across candidates: `zsnas bench --aggregate sum:linear_regions+ntk_cond`). κ capped at 1e12."""
+    across candidates: `zsnas bench --aggregate sum:linear_regions_tenas+ntk_cond`). κ capped at 1e12."""
     ntk = _shared_ntk(ctx)
     lr = linear_regions(ctx)
     return _result("te_nas", lr.value + ntk.value, degenerate=lr.degenerate + ntk.degenerate,
