@@ -12,7 +12,7 @@ import sys
 import click
 
 from . import defaults
-from .cli_common import backend_choice, backend_options, device_option, import_option, positive
+from .cli_common import backend_choice, backend_options, dataset_option, device_option, import_option, positive
 
 
 @click.command("bench")
@@ -59,13 +59,14 @@ from .cli_common import backend_choice, backend_options, device_option, import_o
 @click.option("--cache", "cache", type=click.Path(dir_okay=False), default=None,
               help="Score cache file (SQLite, shareable with searches and other benches) [default: OUT/scores.sqlite].")
 @click.option("--no-cache", is_flag=True, help="Keep no score cache.")
+@dataset_option
 @import_option
 @click.option("--no-plots", is_flag=True, help="Skip the scatter plots.")
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 def bench(data, report_dir, sample, draws, hybrid, hybrid_by, pareto_objectives, space, against, proxies, aggregate, out, limit, resume, device, seed,
           batch_size, resolution, num_classes, arch_column, acc_column, budgets, backend, workers, threads, ray_address,
-          cache, no_cache, imports, no_plots, no_progress, as_json):
+          cache, no_cache, dataset, imports, no_plots, no_progress, as_json):
     """Benchmark proxies on DATA.csv (an architecture column plus an accuracy column), or with
     --report RUN analyse a finished run's scores without re-scoring.
 
@@ -110,7 +111,7 @@ def bench(data, report_dir, sample, draws, hybrid, hybrid_by, pareto_objectives,
             num_classes=num_classes, arch_column=arch_column, acc_column=acc_column, budgets=budget_list,
             threads=threads or defaults.BENCH_THREADS, plots=not no_plots, progress=not (as_json or no_progress),
             extra_imports=imports, backend=backend_choice(backend, workers), ray_address=ray_address,
-            cache=None if no_cache else (cache or "auto"),
+            cache=None if no_cache else (cache or "auto"), data=dataset,
         )
     except KeyboardInterrupt as e:
         click.echo(f"\nstopped by {signal_name(e)}: every finished row is in {out}/scores.jsonl; "

@@ -87,6 +87,14 @@ def device_option(f):
                         help=f"auto (cuda when available, else cpu), cpu, cuda or cuda:N [default: {defaults.DEVICE}].")(f)
 
 
+def dataset_option(f):
+    return click.option("--dataset", default=None, metavar="PATH",
+                        help="Real images and labels for the data-fed proxies (grad_norm, snip, gradsign, ntk_cond, "
+                             "naswot, ...): a CIFAR-10/100 python folder (cifar-10-batches-py) or an .npz with x "
+                             "and y [default: Gaussian noise and random labels; zen, az, phi and synflow always "
+                             "take their own inputs].")(f)
+
+
 def backend_options(f):
     """--backend / --workers / --threads / --ray-address: where the proxies run."""
     for opt in reversed([

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from . import defaults
-from .cli_common import device_option, import_option, load_imports, positive
+from .cli_common import dataset_option, device_option, import_option, load_imports, positive
 
 
 def _list_proxies() -> None:
@@ -32,11 +32,12 @@ def _list_proxies() -> None:
 @click.option("--backend", type=click.Choice(["local", "pool", "ray"]), default="local", show_default=True,
               help="Where the proxies run (ray: an actor on the cluster at --ray-address).")
 @click.option("--ray-address", default=None, metavar="HOST:PORT")
+@dataset_option
 @import_option
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def score(target, proxies, list_, resolution, batch_size, repeats, device, seed, num_classes, backend, ray_address,
-          imports, no_progress, as_json):
+          dataset, imports, no_progress, as_json):
     """Score TARGET with zero-cost proxies.
 
     TARGET: a structure string, a zoo name, resnet18..152, an NB201 cell string, or a search's
@@ -53,5 +54,5 @@ def score(target, proxies, list_, resolution, batch_size, repeats, device, seed,
     names = [p.strip() for p in proxies.split(",") if p.strip()]
     report = zsnas.score(target, proxies=names, resolution=resolution, batch_size=batch_size, repeats=repeats,
                          device=device, seed=seed, num_classes=num_classes, progress=not (no_progress or as_json),
-                         backend=backend, ray_address=ray_address)
+                         backend=backend, ray_address=ray_address, data=dataset)
     click.echo(report.to_json() if as_json else str(report))

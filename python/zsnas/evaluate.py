@@ -374,9 +374,14 @@ def scatter_plot(path: str, name: str, scores, accuracies, corr: dict) -> None:
 # evaluate
 # --------------------------------------------------------------------------------------------
 
-def _settings(seed, batch_size, resolution, num_classes, use_table_counts) -> dict:
-    return {"seed": int(seed), "batch_size": int(batch_size), "resolution": int(resolution),
-            "num_classes": int(num_classes), "use_table_counts": bool(use_table_counts)}
+def _settings(seed, batch_size, resolution, num_classes, use_table_counts, data=None) -> dict:
+    s = {"seed": int(seed), "batch_size": int(batch_size), "resolution": int(resolution),
+         "num_classes": int(num_classes), "use_table_counts": bool(use_table_counts)}
+    if data is not None:  # only then: runs on noise keep the settings they were made with
+        from .data import fingerprint
+
+        s["data"] = {"path": data, "sha256": fingerprint(data)}
+    return s
 
 
 def evaluate(
@@ -405,6 +410,7 @@ def evaluate(
     backend: Optional[str] = None,
     ray_address: Optional[str] = None,
     cache: Optional[str] = "auto",
+    data: Optional[str] = None,
 ) -> dict:
     """Score every architecture of ``csv_path`` and correlate each proxy with the accuracy.
 
@@ -423,6 +429,9 @@ def evaluate(
             when workers > 1. ray_address: a running Ray cluster (default: a local one).
         cache: a score cache file shared with other benches and searches ("auto" =
             OUT/scores.sqlite, None = none); results report its hits and misses.
+        data: a CIFAR-10/100 python folder or an .npz (zsnas.data): the data-fed proxies draw
+            their batches from it instead of noise; part of the run's settings (a resume on
+            other data is refused).
         resume: keep what ``scores.jsonl`` already holds and score only the missing
             (architecture, proxy) pairs; False starts the file afresh. A proxy that failed on an
             architecture counts as done (its error is kept).
@@ -461,7 +470,10 @@ def evaluate(
     device = resolve_device(device)
 
     rows = read_table(csv_path, arch_column, acc_column, limit)
-    settings = _settings(seed, batch_size, resolution, num_classes, use_table_counts)
+    from .data import resolve as resolve_data
+
+    data = resolve_data(data)
+    settings = _settings(seed, batch_size, resolution, num_classes, use_table_counts, data)
     versions = {n: proxy_version(n) for n in needed}
     stale: List[str] = []
     with RunLock(out):
@@ -507,7 +519,7 @@ def evaluate(
                     target=_target(r["arch"], builder, resolution, num_classes), proxies=tuple(missing),
                     resolution=resolution, num_classes=num_classes, batch_size=batch_size, seed=seed,
                     device=device, params=r["params"] if use_table_counts else None,
-                    flops=r["flops"] if use_table_counts else None))
+                    flops=r["flops"] if use_table_counts else None, data=data))
 
         from .scoring.backends import get_scorer
 

@@ -109,9 +109,16 @@ def prepare(ctx: ProxyContext, residual: bool = True) -> nn.Module:
 
 
 def batch(ctx: ProxyContext, salt_x: int = SALT_INPUT, salt_y: int = SALT_LABELS) -> Tuple[torch.Tensor, torch.Tensor]:
-    """One batch: inputs ~ N(0,1) [B, in_channels, R, R] and uniform random labels."""
+    """One batch: inputs ~ N(0,1) [B, in_channels, R, R] and uniform random labels; with
+    ``ctx.data``, B images and their labels drawn from it (zsnas.data.draw, seeded by salt_x)."""
     if ctx.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {ctx.batch_size}")
+    if ctx.data is not None:
+        from ..data import draw
+
+        x, y = draw(ctx.data, ctx.batch_size, ctx.in_channels, ctx.resolution, ctx.num_classes,
+                    _cpu_generator(ctx, salt_x))
+        return x.to(ctx.device), y.to(ctx.device)
     x = torch.randn(ctx.batch_size, ctx.in_channels, ctx.resolution, ctx.resolution,
                     generator=_cpu_generator(ctx, salt_x))
     y = torch.randint(0, ctx.num_classes, (ctx.batch_size,), generator=_cpu_generator(ctx, salt_y))

@@ -56,6 +56,7 @@ class ProxyContext:
     params: Optional[int] = None  # exact parameter count, when known
     progress: Optional[Callable[[int], None]] = None  # proxies with repeats call it with each one done
     target: Any = None  # the zsnas.targets.Target scored, when known (structure-level proxies: depth)
+    data: Optional[str] = None  # a data source (zsnas.data): batch() draws its images and labels, not noise
     memo: Dict[Any, Any] = field(default_factory=dict)  # work shared by the proxies of one request
 
     def generator(self, salt: int = 0) -> torch.Generator:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .. import defaults
+from ..data import resolve as resolve_data
 from ..errors import ProxyFailed
 from ..proxies.registry import ProxyResult
 from .report import ScoreReport
@@ -50,6 +51,7 @@ def score(
     progress: bool = False,
     backend: str = "local",
     ray_address: Optional[str] = None,
+    data: Optional[str] = None,
 ) -> ScoreReport:
     """Run ``proxies`` on network ``x`` and return a ScoreReport.
 
@@ -65,6 +67,8 @@ def score(
         progress: show a progress display (a bar on a terminal, plain lines otherwise).
         backend: "local" (this process), "pool" or "ray" (a worker or an actor on the cluster
             at ``ray_address``, e.g. one with the GPU): the same runner, the same values.
+        data: a CIFAR-10/100 python folder or an .npz (zsnas.data): the data-fed proxies draw
+            their batches from it instead of Gaussian noise and random labels.
 
     Raises ProxyFailed (naming the proxy and the network) when a proxy raises.
     """
@@ -88,6 +92,7 @@ def score(
     for n, (bs, _) in plan.items():
         check_request_proxies([n], bs)  # unknown names raise, listing the registered proxies
     device = resolve_device(device)
+    data = resolve_data(data)
 
     t0 = time.perf_counter()
     target = resolve_target(x)
@@ -96,6 +101,8 @@ def score(
     flops = target.flops(res, nc) if target.kind == "arch" else None  # raises when a stride does not fit
     params = target.params(nc) if target.kind == "arch" else None
     report = ScoreReport(target=target.name, resolution=res, device=device, seed=int(seed), notes=list(target.notes))
+    if data is not None:
+        report.notes.append(f"the data-fed proxies drew their batches from {data}")
 
     # One request per (batch, repeats): proxies sharing a setting share a family pass (AZ-NAS).
     groups: Dict[Tuple[int, int], List[str]] = {}
@@ -105,7 +112,7 @@ def score(
     total = sum(reps if n == "zen" else 1 for n, (_, reps) in plan.items())
     bar = progress_bar(total, "scoring", unit="step", enabled=progress)
     requests = [ScoreRequest(target=target, proxies=tuple(members), resolution=res, num_classes=nc, batch_size=bs,
-                             repeats=reps, seed=int(seed), device=device, flops=flops, params=params)
+                             repeats=reps, seed=int(seed), device=device, flops=flops, params=params, data=data)
                 for (bs, reps), members in groups.items()]
     row = ScoreRow()
     if backend != "local":

@@ -1,7 +1,7 @@
 """A persistent score cache: SQLite, safe for several processes at once, plain values only.
 
 Keyed by (zsnas version, canonical target, proxy and its registered version, every setting
-that changes the value: resolution, classes, batch size, repeats, seed, device type). Values are JSON (no pickle: a
+that changes the value: resolution, classes, batch size, repeats, seed, device type, the data's fingerprint). Values are JSON (no pickle: a
 cache file from elsewhere can never run code). Failed proxies are not cached (an out-of-memory
 today may fit tomorrow). A file that is not a zsnas cache, or is damaged, is refused with an
 error naming it, never read as values.
@@ -58,8 +58,13 @@ def proxy_key(req: ScoreRequest, proxy: str) -> Optional[str]:
 
     device = req.device.split(":")[0]
     version = proxy_version(proxy)
-    return json.dumps([__version__, t, proxy, version, req.resolution, req.num_classes, req.batch_size, req.repeats,
-                       req.seed, device])
+    key = [__version__, t, proxy, version, req.resolution, req.num_classes, req.batch_size, req.repeats,
+           req.seed, device]
+    if req.data is not None:  # appended only then: the keys of noise-fed scores stay as they were
+        from ..data import fingerprint
+
+        key.append("data:" + fingerprint(req.data))
+    return json.dumps(key)
 
 
 class ScoreCache:

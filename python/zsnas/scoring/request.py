@@ -25,6 +25,7 @@ class ScoreRequest:
     device: str = "cpu"
     flops: Optional[float] = None  # known counts (engine, table) spare the proxies a counting pass
     params: Optional[int] = None
+    data: Optional[str] = None  # a data source path (zsnas.data) for the data-fed proxies; None: noise
 
     def with_proxies(self, proxies: Tuple[str, ...]) -> "ScoreRequest":
         from dataclasses import replace

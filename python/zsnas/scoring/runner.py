@@ -65,7 +65,7 @@ def run_request(req: ScoreRequest, progress: Optional[Callable[[int], None]] = N
                                              resolution=req.resolution),
                        resolution=req.resolution, batch_size=req.batch_size, repeats=req.repeats, device=device,
                        seed=req.seed, num_classes=req.num_classes, flops=req.flops, params=req.params,
-                       progress=progress, target=req.target)
+                       progress=progress, target=req.target, data=req.data)
     row = ScoreRow()
     shared: Dict[str, object] = {}  # family name -> its ProxyResult or the exception it raised
     for name in req.proxies:
