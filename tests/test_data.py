@@ -152,3 +152,20 @@ def test_a_bench_run_keeps_its_data_in_its_settings_and_refuses_to_resume_on_oth
     _cifar10(other, seed=5)
     with pytest.raises(ValueError, match="holds scores made with settings"):
         ev.evaluate(str(csv_path), data=other, **kw)
+
+
+def test_tenas_crops_are_3x3_windows_of_one_channel_of_the_images(cifar):
+    folder, _ = cifar
+    x, _ = D.load(D.resolve(folder))
+    g = torch.Generator().manual_seed(0)
+    crops = D.draw_crops(D.resolve(folder), 200, 3, g)
+    assert crops.shape == (200, 1, 3, 3)
+    # every crop is some window of some channel of some image (found by search), and they vary
+    windows = x.unfold(2, 3, 1).unfold(3, 3, 1).reshape(-1, 3, 3)  # every (image, channel, row, col) window
+    for c in crops[:20, 0]:
+        assert bool((windows == c).flatten(1).all(1).any())
+    assert len({tuple(c.flatten().tolist()) for c in crops}) == 200
+    ctx = _ctx(D.resolve(folder), target=zsnas.targets.resolve_target(CELL))
+    fed = zsnas.proxies.run_proxy("linear_regions_tenas", ctx)
+    noise = zsnas.proxies.run_proxy("linear_regions_tenas", _ctx(None, target=ctx.target))
+    assert fed.value != noise.value and fed.sub_scores["inputs"] == 3000

@@ -133,4 +133,20 @@ def draw(path: str, batch_size: int, in_channels: int, resolution: int, num_clas
     return x[idx], y[idx]
 
 
-__all__ = ["CIFAR_STATS", "DataError", "resolve", "fingerprint", "load", "draw"]
+def draw_crops(path: str, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    """[n, 1, size, size]: each a size×size crop at a random place of one random channel of a
+    random image (TE-NAS's RandomCrop(size, padding=0) + RandChannel(1) on its training images)."""
+    x, _ = load(path)
+    count, c, h, w = x.shape
+    if size > min(h, w):
+        raise DataError(f"data {path!r} holds {h}×{w} images, smaller than the {size}×{size} crops")
+    img = torch.randint(0, count, (n,), generator=generator)
+    ch = torch.randint(0, c, (n,), generator=generator)
+    top = torch.randint(0, h - size + 1, (n,), generator=generator)
+    left = torch.randint(0, w - size + 1, (n,), generator=generator)
+    rows = (top[:, None] + torch.arange(size))[:, :, None]  # [n, size, 1]
+    cols = (left[:, None] + torch.arange(size))[:, None, :]  # [n, 1, size]
+    return x[img[:, None, None], ch[:, None, None], rows, cols].unsqueeze(1)
+
+
+__all__ = ["CIFAR_STATS", "DataError", "resolve", "fingerprint", "load", "draw", "draw_crops"]

@@ -187,13 +187,23 @@ def _nb201_cell(ctx: ProxyContext, proxy: str) -> str:
     return target.name
 
 
+def _tenas_lr_inputs(ctx: ProxyContext, g: torch.Generator) -> torch.Tensor:
+    """One batch of TE-NAS's inputs: 3×3 crops of one channel of the data's images (ctx.data),
+    else Gaussian 3×3 patches."""
+    if ctx.data is not None:
+        from ..data import draw_crops
+
+        return draw_crops(ctx.data, TENAS_LR_BATCH, TENAS_LR_INPUT[-1], g)
+    return torch.randn((TENAS_LR_BATCH,) + TENAS_LR_INPUT, generator=g)
+
+
 @register_proxy("linear_regions_tenas", version=2,  # 2: the mean of 3 draws
                 description="linear regions as TE-NAS counts them: the cell's thin network (C=1, one cell a "
                             "stage, no stem), 3×1000 single-channel 3×3 inputs, mean of 3 draws; NB201 cells "
                             "only (higher is better)")
 def linear_regions_tenas(ctx: ProxyContext) -> ProxyResult:
-    """TE-NAS's R for an NB201 cell (its pruning code's protocol, on Gaussian inputs instead of
-    crops of CIFAR images): up to 3000 instead of saturating at the batch size as
+    """TE-NAS's R for an NB201 cell (its pruning code's protocol; Gaussian 3×3 patches, or with
+    ctx.data crops of its images as TE-NAS takes them): up to 3000 instead of saturating at the batch size as
     ``linear_regions`` on the full network does. Sub-scores: each draw's count (``draw1``..)."""
     from ..nn.nb201 import nb201_thin_network
 
@@ -203,8 +213,7 @@ def linear_regions_tenas(ctx: ProxyContext) -> ProxyResult:
         model = init_default(nb201_thin_network(cell, num_classes=ctx.num_classes),
                              _cpu_generator(ctx, SALT_TENAS_LR + 2 * k)).to(ctx.device).train()
         g = _cpu_generator(ctx, SALT_TENAS_LR + 2 * k + 1)
-        batches = [torch.randn((TENAS_LR_BATCH,) + TENAS_LR_INPUT, generator=g).to(ctx.device)
-                   for _ in range(TENAS_LR_BATCHES)]
+        batches = [_tenas_lr_inputs(ctx, g).to(ctx.device) for _ in range(TENAS_LR_BATCHES)]
         draws.append(linear_regions_tenas_score(model, batches))
     return _result("linear_regions_tenas", float(np.mean([d.value for d in draws])),
                    degenerate=sum(d.degenerate for d in draws), inputs=draws[0].sub_scores["inputs"],
