@@ -162,7 +162,8 @@ def linear_regions(ctx: ProxyContext) -> ProxyResult:
 
 # TE-NAS's own protocol (prune_tenas.py): 3 batches of 1000 single-channel 3×3 inputs through the
 # cell's thin network, BN in train mode over each batch, the regions counted over all 3000;
-# the mean over 3 draws (its --repeat 3): one draw ranks NB201 cells at τ 0.45-0.49, the mean at 0.51.
+# the mean over 3 draws (its --repeat 3): one draw ranks the dev cells at τ 0.45-0.49 (seeds 0-3),
+# the mean of 3 at 0.51-0.55.
 TENAS_LR_BATCHES, TENAS_LR_BATCH, TENAS_LR_INPUT, TENAS_LR_REPEATS = 3, 1000, (1, 3, 3), 3
 SALT_TENAS_LR = 0x7E5  # draw k: weights from salt + 2k, inputs from salt + 2k + 1
 
@@ -203,8 +204,9 @@ def _tenas_lr_inputs(ctx: ProxyContext, g: torch.Generator) -> torch.Tensor:
                             "only (higher is better)")
 def linear_regions_tenas(ctx: ProxyContext) -> ProxyResult:
     """TE-NAS's R for an NB201 cell (its pruning code's protocol; Gaussian 3×3 patches, or with
-    ctx.data crops of its images as TE-NAS takes them): up to 3000 instead of saturating at the batch size as
-    ``linear_regions`` on the full network does. Sub-scores: each draw's count (``draw1``..)."""
+    ctx.data crops of its images as TE-NAS takes them): up to 3000 instead of saturating at the
+    batch size as ``linear_regions`` on the full network does. Sub-scores: each draw's count
+    (``draw1``..)."""
     from ..nn.nb201 import nb201_thin_network
 
     cell = _nb201_cell(ctx, "linear_regions_tenas")
@@ -558,5 +560,6 @@ def phi(ctx: ProxyContext) -> ProxyResult:
 FURTHER_PROXIES = ("ntk_cond", "gradsign", "linear_regions", "linear_regions_tenas", "te_nas", "phi", "plain", "depth")
 
 __all__ = ["FURTHER_PROXIES", "ntk_gram", "ntk_cond_score", "relu_patterns", "linear_regions_value",
-           "linear_regions_score", "linear_regions_tenas_score", "per_sample_loss_grads", "gradsign_value", "gradsign_score", "plain_score",
+           "linear_regions_score", "linear_regions_tenas_score", "per_sample_loss_grads", "gradsign_value",
+           "gradsign_score", "plain_score",
            "phi_score", "phi_network", "nb201_depth", "depth_of", "stage_counts"]
