@@ -298,7 +298,9 @@ class NB201Network(ContractNet):
         reductions = [False] * n + [True] + [False] * n + [True] + [False] * n
         c = widths[0]
         # without the stem the input goes straight into the first cell, so it has widths[0] channels
-        units: List[nn.Module] = [nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))] if stem else []
+        units: List[nn.Module] = []
+        if stem:
+            units.append(nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c)))
         for w, reduction in zip(widths, reductions):
             units.append(ReductionBlock(c, w, residual) if reduction else NB201Cell(edges, w, c_in=c))
             c = w
