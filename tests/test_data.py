@@ -169,3 +169,42 @@ def test_tenas_crops_are_3x3_windows_of_one_channel_of_the_images(cifar):
     fed = zsnas.proxies.run_proxy("linear_regions_tenas", ctx)
     noise = zsnas.proxies.run_proxy("linear_regions_tenas", _ctx(None, target=ctx.target))
     assert fed.value != noise.value and fed.sub_scores["inputs"] == 3000
+
+
+def test_a_search_scores_its_candidates_on_the_data_and_refuses_changed_data_on_resume(cifar, tmp_path):
+    from zsnas.search import search
+
+    folder, _ = cifar
+    out = tmp_path / "s"
+    kw = dict(space="res", budget={"params": 1e6, "layers": 18}, proxy="snip", strategy="zen", population=4,
+              batch_size=8, seed=1, device="cpu", progress=False)
+    run = search(iterations=3, out=str(out), data=folder, **kw)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"] == D.settings(folder)
+    ok = [h for h in run.history if h.status == "ok"]
+    assert ok
+    for h in ok[:2]:  # the value a candidate got is snip on the data, as zsnas.score gives it
+        want = zsnas.score(h.structure, proxies=["snip"], resolution=32, num_classes=10, batch_size=8, seed=1,
+                           data=folder)["snip"].value
+        assert h.scores["snip"] == pytest.approx(want, rel=1e-6)
+    other = str(tmp_path / "other")
+    _cifar10(other, seed=9)
+    with pytest.raises(ValueError, match="data: the run has"):
+        search(iterations=4, out=str(out), resume=True, data=other, **kw)
+    _cifar10(folder, seed=9)  # the run's own data rewritten under it
+    with pytest.raises(D.DataError, match="changed since the run began"):
+        search(iterations=4, out=str(out), resume=True, **kw)
+
+
+def test_a_space_search_and_an_exact_front_take_the_data(cifar, tmp_path):
+    from zsnas.space_search import exact_front, pareto_search
+
+    folder, _ = cifar
+    run = pareto_search("nb201", "snip,-flops", iterations=3, seed=2, out=tmp_path / "p", batch_size=8,
+                        progress=False, device="cpu", data=folder)
+    assert run.config.data == D.settings(folder) and run.config.scoring()["data"] == D.settings(folder)
+    r = next(h for h in run.history if h["status"] == "ok")
+    want = zsnas.score(r["arch"], proxies=["snip"], batch_size=8, seed=2, data=folder)["snip"].value
+    assert r["snip"] == pytest.approx(want, rel=1e-6)
+    with pytest.raises(D.DataError, match="labels up to 9 but the network has 5 classes"):
+        exact_front("nb201", "snip,-flops", num_classes=5, batch_size=8, progress=False, data=folder)

@@ -85,7 +85,7 @@ def bench(data, report_dir, sample, draws, hybrid, hybrid_by, pareto_objectives,
         return
     if pareto_objectives is not None:
         _exact_front(space, pareto_objectives, out, against, device, seed, batch_size, backend_choice(backend, workers),
-                     workers, threads, not (as_json or no_progress), not no_plots, as_json)
+                     workers, threads, not (as_json or no_progress), not no_plots, as_json, dataset)
         return
     if data is None:
         raise click.UsageError("give DATA.csv to score, --report RUN to analyse a finished run, or --pareto "
@@ -132,11 +132,11 @@ def bench(data, report_dir, sample, draws, hybrid, hybrid_by, pareto_objectives,
 
 
 def _exact_front(space, objectives, out, against, device, seed, batch_size, backend, workers, threads, progress, plots,
-                 as_json):
+                 as_json, data):
     from .space_search import exact_front, load_space_run, hypervolume_ratio
 
     exact = exact_front(space, objectives, out=out, seed=seed, batch_size=batch_size, device=device, backend=backend,
-                        workers=workers, threads=threads, progress=progress, plot=plots)
+                        workers=workers, threads=threads, progress=progress, plot=plots, data=data)
     result = {"space": space, "objectives": objectives, "members": len(exact.history), "front": len(exact.front_ids),
               "out": str(out)}
     if against is not None:

@@ -13,7 +13,7 @@ import time
 import click
 
 from . import defaults
-from .cli_common import LIMIT, backend_choice, backend_options, device_option, import_option, positive
+from .cli_common import LIMIT, backend_choice, backend_options, dataset_option, device_option, import_option, positive
 
 
 @click.command("search")
@@ -67,14 +67,15 @@ from .cli_common import LIMIT, backend_choice, backend_options, device_option, i
 @click.option("--cache", "cache", type=click.Path(dir_okay=False), default=None,
               help="Score cache file (SQLite, shareable between runs and processes) [default: OUT/scores.sqlite].")
 @click.option("--no-cache", is_flag=True, help="Score every candidate, keep no cache.")
+@dataset_option
 @import_option
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def search_cmd(space, initial, proxy, objectives, strategy, iterations, population, top_k, max_params, max_flops, max_layers,
                max_latency_ms, no_default_budget, latency_table, latency_batch, latency_precision, latency_device,
                resolution, num_classes, batch_size, repeats, seed, device, out, resume, checkpoint_every, show_top,
-               batch, prefilter, backend, workers, threads, ray_address, cache, no_cache, imports, no_progress,
-               as_json):
+               batch, prefilter, backend, workers, threads, ray_address, cache, no_cache, dataset, imports,
+               no_progress, as_json):
     """Search a space for the best architecture by zero-cost proxies under a budget.
 
     Writes a run directory (config, log, checkpoint, history.csv, best.json, best_score.png);
@@ -112,7 +113,7 @@ def search_cmd(space, initial, proxy, objectives, strategy, iterations, populati
                       num_classes, batch_size, repeats, device, backend_choice(backend, workers), workers, threads,
                       None if no_cache else (cache or "auto"), not no_progress, as_json, show_top,
                       dict(latency_table=latency_table, latency_batch=latency_batch or 1,
-                           latency_precision=latency_precision or "fp32"))
+                           latency_precision=latency_precision or "fp32", data=dataset))
         return
     space_arg = space
     if space is not None and space.endswith(".json"):
@@ -140,7 +141,7 @@ def search_cmd(space, initial, proxy, objectives, strategy, iterations, populati
                      backend=backend_choice(backend, workers),
                      workers=workers, threads=threads, ray_address=ray_address,
                      cache=None if no_cache else (cache or "auto"), imports=imports,
-                     progress=not no_progress)
+                     progress=not no_progress, data=dataset)
     except KeyboardInterrupt as e:
         click.echo(f"\nstopped by {signal_name(e)}: checkpoint written; continue with: "
                    f"zsnas search --out {out} --resume", err=True)

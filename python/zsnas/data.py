@@ -65,9 +65,36 @@ def resolve(path: Optional[str]) -> Optional[str]:
     return path
 
 
-@functools.lru_cache(maxsize=8)
+def settings(path: Optional[str]) -> Optional[dict]:
+    """What a run stores of its data source: {"path", "sha256"} (None for noise)."""
+    path = resolve(path)
+    return None if path is None else {"path": path, "sha256": fingerprint(path)}
+
+
+def check_settings(entry: Optional[dict]) -> Optional[str]:
+    """The path of a run's stored data source, refused when its files changed since (a resumed
+    run would mix scores of two datasets)."""
+    if entry is None:
+        return None
+    now = settings(entry["path"])
+    if now != entry:
+        raise DataError(f"data {entry['path']!r} changed since the run began (sha256 {entry['sha256']}, now "
+                        f"{now['sha256']}): restore it or start another run")
+    return entry["path"]
+
+
+def _stamp(path: str) -> tuple:
+    """(size, mtime) of each file: the in-process caches below re-read a source that changed."""
+    return tuple((os.path.getsize(f), os.stat(f).st_mtime_ns) for f in _files(path)[1])
+
+
 def fingerprint(path: str) -> str:
     """SHA-256 over the files of the data source (what keys cached scores)."""
+    return _fingerprint(path, _stamp(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _fingerprint(path: str, stamp: tuple) -> str:
     h = hashlib.sha256()
     for f in _files(path)[1]:
         with open(f, "rb") as fh:
@@ -81,9 +108,14 @@ def _unpickle(f: str) -> dict:
         return pickle.load(fh, encoding="bytes")
 
 
-@functools.lru_cache(maxsize=2)
 def load(path: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(images float32 [N, C, H, W] normalised, labels int64 [N]) of a data source."""
+    """(images float32 [N, C, H, W] normalised, labels int64 [N]) of a data source, read once
+    per process (again when its files change)."""
+    return _load(path, _stamp(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _load(path: str, stamp: tuple) -> Tuple[torch.Tensor, torch.Tensor]:
     kind, files = _files(path)
     if kind in CIFAR_STATS:
         parts = [_unpickle(f) for f in files]
@@ -115,18 +147,25 @@ def load(path: str) -> Tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(y)
 
 
-def draw(path: str, batch_size: int, in_channels: int, resolution: int, num_classes: int,
-         generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
-    """`batch_size` (image, label) pairs drawn without replacement; DataError when the images do
-    not fit the network (channels, resolution) or a label is not one of its classes."""
+def check_fits(path: str, in_channels: int, resolution: int, num_classes: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The data, or DataError when its images do not fit the network (channels, resolution) or a
+    label is not one of its classes."""
     x, y = load(path)
-    n, c, h, w = x.shape
+    _, c, h, w = x.shape
     if (c, h, w) != (in_channels, resolution, resolution):
         raise DataError(f"data {path!r} holds {c}×{h}×{w} images but the network takes {in_channels}×{resolution}×"
                         f"{resolution}: score at --resolution {h}" + ("" if h == w else " (square images only)"))
     if int(y.max()) >= num_classes:
         raise DataError(f"data {path!r} has labels up to {int(y.max())} but the network has {num_classes} classes: "
                         f"give --num-classes {int(y.max()) + 1}")
+    return x, y
+
+
+def draw(path: str, batch_size: int, in_channels: int, resolution: int, num_classes: int,
+         generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+    """`batch_size` (image, label) pairs drawn without replacement (DataError as check_fits)."""
+    x, y = check_fits(path, in_channels, resolution, num_classes)
+    n = len(x)
     if batch_size > n:
         raise DataError(f"data {path!r} holds {n} images, fewer than the batch size {batch_size}")
     idx = torch.randperm(n, generator=generator)[:batch_size]
@@ -149,4 +188,5 @@ def draw_crops(path: str, n: int, size: int, generator: torch.Generator) -> torc
     return x[img[:, None, None], ch[:, None, None], rows, cols].unsqueeze(1)
 
 
-__all__ = ["CIFAR_STATS", "DataError", "resolve", "fingerprint", "load", "draw", "draw_crops"]
+__all__ = ["CIFAR_STATS", "DataError", "resolve", "settings", "check_settings", "fingerprint", "load", "check_fits",
+           "draw", "draw_crops"]

@@ -378,9 +378,9 @@ def _settings(seed, batch_size, resolution, num_classes, use_table_counts, data=
     s = {"seed": int(seed), "batch_size": int(batch_size), "resolution": int(resolution),
          "num_classes": int(num_classes), "use_table_counts": bool(use_table_counts)}
     if data is not None:  # only then: runs on noise keep the settings they were made with
-        from .data import fingerprint
+        from .data import settings
 
-        s["data"] = {"path": data, "sha256": fingerprint(data)}
+        s["data"] = settings(data)
     return s
 
 

@@ -88,6 +88,7 @@ class SearchConfig:
     batch: int = 1  # candidates asked per engine round trip (changes the dynamics, so part of the run)
     prefilter: Optional[List[Any]] = None  # [cheap proxy, fraction kept]: two-stage search
     imports: List[str] = field(default_factory=list)  # the user's proxy modules (re-imported on resume)
+    data: Optional[dict] = None  # {"path", "sha256"}: the data-fed proxies' images (zsnas.data); None: noise
     zsnas_version: str = __version__
 
     @property
@@ -355,7 +356,8 @@ class CandidateScorer:
         return ScoreRequest(target=target, proxies=tuple(proxies or self.torch_columns), resolution=self.cfg.resolution,
                             num_classes=self.cfg.num_classes, batch_size=self.cfg.batch_size,
                             repeats=self.cfg.repeats, seed=self.cfg.seed, device=self.device,
-                            flops=float(record["flops"]), params=int(record["params"]))
+                            flops=float(record["flops"]), params=int(record["params"]),
+                            data=self.cfg.data["path"] if self.cfg.data else None)
 
     def __call__(self, engine, cands) -> "list[tuple[list[float], str]]":
         """(values in column order, error) per candidate (id, arch, parent, iteration)."""
@@ -558,7 +560,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
            batch: Optional[int] = None, backend: str = "local", workers: int = 1, threads: Optional[int] = None,
            ray_address: Optional[str] = None, cache: Union[str, os.PathLike, None] = "auto",
            prefilter: Optional[Tuple[str, float]] = None, initial: Any = None,
-           imports: Optional[Sequence[str]] = None, progress: bool = True) -> Run:
+           imports: Optional[Sequence[str]] = None, progress: bool = True, data: Optional[str] = None) -> Run:
     """Search `space` for the best architecture by `proxy` within `budget`.
 
     Defaults (zsnas.defaults; the CLI has the same): space "res", proxy "zen", strategy "zen",
@@ -600,6 +602,8 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
         (architecture, proxy, setting) scores it holds and keeps the new ones: "auto" =
         OUT/scores.sqlite (none without out), None = no cache. run.cache says hits / misses.
     imports: modules (or .py files) defining the proxies named, imported now and on resume.
+    data: a CIFAR-10/100 python folder or an .npz (zsnas.data) the data-fed proxies draw their
+        batches from instead of noise; part of the run (its SHA-256 is checked on resume).
 
     Returns a Run (run.best, run.best_scores, run.history, run.top(n); run.failure() says why a
     run has no best). Every argument is checked before anything is written: a bad one raises
@@ -615,7 +619,7 @@ def search(space: Any = None, budget: Any = None, proxy: Union[str, Sequence[str
                  latency_precision=latency_precision, latency_device=latency_device, rho=rho, warmup=warmup,
                  mutations=mutations, random_steps=random_steps, max_rejections=max_rejections,
                  checkpoint_every=checkpoint_every, batch=batch,
-                 prefilter=None if prefilter is None else list(prefilter))
+                 prefilter=None if prefilter is None else list(prefilter), data=data)
     out_path = Path(out) if out is not None else None
     if resume:
         if out_path is None:
@@ -730,6 +734,10 @@ def _new_config(given: dict, default_budget: bool, imports: Sequence[str]) -> Se
     for k in PLAIN_SETTINGS:
         if given[k] is not None:
             setattr(cfg, k, given[k])
+    if given.get("data") is not None:
+        from .data import settings
+
+        cfg.data = settings(given["data"])
     if given["rho"] is not None:
         rho = [float(x) for x in given["rho"]]
         if len(rho) != 3:
@@ -754,6 +762,10 @@ def _check_runnable(cfg: SearchConfig) -> None:
         from .scoring.runner import check_request_proxies
 
         check_request_proxies([c for c in cfg.columns if c not in NATIVE], cfg.batch_size)
+    if cfg.data is not None:  # the data still as the run began, and fitting its networks
+        from .data import check_fits, check_settings
+
+        check_fits(check_settings(cfg.data), 3, cfg.resolution, cfg.num_classes)
     if cfg.prefilter is not None:
         if len(cfg.prefilter) != 2 or not isinstance(cfg.prefilter[0], str):
             raise ValueError(f"prefilter must be (cheap proxy, fraction kept), got {cfg.prefilter!r}")
@@ -828,6 +840,10 @@ def _check_agrees(cfg: SearchConfig, given: dict) -> bool:
             mine, theirs = [float(x) for x in v], cfg.rho
         elif k == "prefilter":
             mine, theirs = list(v), cfg.prefilter
+        elif k == "data":
+            from .data import settings
+
+            mine, theirs = settings(v), cfg.data
         else:
             mine, theirs = v, getattr(cfg, k)
         if mine != theirs:

@@ -173,6 +173,7 @@ class SpaceSearchConfig:
     latency_table: Optional[str] = None  # for the latency_ms objective (zsnas.latency.tables)
     latency_batch: int = 1
     latency_precision: str = "fp32"
+    data: Optional[dict] = None  # {"path", "sha256"}: the data-fed proxies' images (zsnas.data); None: noise
 
     @property
     def score_seed(self) -> int:
@@ -182,7 +183,8 @@ class SpaceSearchConfig:
         """What a proxy's value depends on besides the architecture."""
         return {"proxy seed": self.score_seed, "batch_size": self.batch_size, "repeats": self.repeats,
                 "resolution": self.resolution, "num_classes": self.num_classes,
-                "latency table": (self.latency_table, self.latency_batch, self.latency_precision)}
+                "latency table": (self.latency_table, self.latency_batch, self.latency_precision),
+                "data": self.data}
     resolution: int = 0  # 0: the space's
     num_classes: int = 0
     batch_size: int = 64
@@ -204,7 +206,8 @@ def _requests(structures: Sequence[str], cfg: SpaceSearchConfig, columns: Sequen
         out.append(ScoreRequest(target=t, proxies=tuple(columns), resolution=cfg.resolution,
                                 num_classes=cfg.num_classes, batch_size=cfg.batch_size, repeats=cfg.repeats,
                                 seed=cfg.score_seed, device=device, params=params,
-                                flops=None if flops is None else float(flops)))
+                                flops=None if flops is None else float(flops),
+                                data=cfg.data["path"] if cfg.data else None))
     return out
 
 
@@ -413,6 +416,16 @@ class _TopK:
         return top[int(rng.integers(len(top)))]
 
 
+def _data_settings(data: Optional[str], resolution: int, num_classes: int) -> Optional[dict]:
+    """The run's data entry (zsnas.data.settings), checked against the space's networks."""
+    from .data import check_fits, settings
+
+    entry = settings(data)
+    if entry is not None:
+        check_fits(entry["path"], 3, resolution, num_classes)
+    return entry
+
+
 def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int = 0,
                  out: Union[str, os.PathLike, None] = None, resume: bool = False, *, strategy: str = "pareto",
                  budget: Optional[Dict[str, float]] = None, top_k: int = 1024, mutations: Optional[int] = None,
@@ -422,7 +435,7 @@ def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int 
                  resolution: Optional[int] = None, num_classes: Optional[int] = None, batch_size: int = 64,
                  repeats: int = 1, device: Optional[str] = None, backend: str = "local", workers: int = 1,
                  threads: Optional[int] = None, cache: Union[str, os.PathLike, None] = "auto",
-                 progress: bool = True, plot: bool = True) -> SpaceSearchRun:
+                 progress: bool = True, plot: bool = True, data: Optional[str] = None) -> SpaceSearchRun:
     """Search a space of zsnas.spaces (nb201, nats-sss, ss-*, autoformer-*, res, mbv2) by
     `objectives`, the one loop of both strategies (module docstring):
 
@@ -440,7 +453,7 @@ def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int 
     budget: {"params": 6e6, "flops": 1.2e9} -- a child over it is redrawn (not an iteration),
     counted by the space's own counts (C++ for ViTs and structure spaces). out gets config.json,
     history.csv (and pareto.csv / pareto.png or best.json); resume=True continues the run in out
-    (iterations may change, nothing else)."""
+    (iterations may change, nothing else). data: images for the data-fed proxies (zsnas.data)."""
     from .devices import resolve_device
     from .progress import progress_bar
     from .scoring.backends import get_scorer
@@ -472,6 +485,7 @@ def space_search(space: Any, objectives: str, iterations: int = 1000, seed: int 
                        latency_batch=int(latency_batch), latency_precision=str(latency_precision),
                        resolution=int(resolution or sp.resolution), num_classes=int(num_classes or sp.num_classes),
                        batch_size=int(batch_size), repeats=int(repeats))
+    cfg.data = _data_settings(data, cfg.resolution, cfg.num_classes)
     columns = _columns(obj)
     from .proxies import available_proxies
 
@@ -626,7 +640,7 @@ def exact_front(space: str, objectives: str, out: Union[str, os.PathLike, None] 
                 resolution: Optional[int] = None, num_classes: Optional[int] = None, batch_size: int = 64,
                 seed: int = 0, device: Optional[str] = None, backend: str = "local", workers: int = 1,
                 threads: Optional[int] = None, chunk: int = 64, progress: bool = True,
-                plot: bool = True) -> SpaceSearchRun:
+                plot: bool = True, data: Optional[str] = None) -> SpaceSearchRun:
     """Score every member of an enumerable space (nb201, ss-r1, …) by the objectives and return
     its exact front as a SpaceSearchRun (history in index order). With `out`, history.csv is written
     as it goes and a second call scores only what is missing (resumable); pareto.csv and
@@ -644,6 +658,7 @@ def exact_front(space: str, objectives: str, out: Union[str, os.PathLike, None] 
     cfg = SpaceSearchConfig(space=space, objectives=objectives, iterations=n, seed=int(seed),
                        resolution=int(resolution or sp.resolution), num_classes=int(num_classes or sp.num_classes),
                        batch_size=int(batch_size), format="zsnas-exact-front-1")
+    cfg.data = _data_settings(data, cfg.resolution, cfg.num_classes)
     columns = _columns(obj)
     device = resolve_device(device)
     out_path = Path(out) if out is not None else None
