@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import zsnas
-from zsnas.nn.nb201 import nb201_network
+from zsnas.nn.nb201 import NB201Cell, NB201Network, nb201_network
 from zsnas.proxies import ProxyContext, run_proxy
 from zsnas.proxies import classic as C
 from zsnas.proxies import further as FP
@@ -171,20 +171,17 @@ def test_linear_regions_count_distinct_activation_patterns():
 CONV1X1_ONLY = "|none~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|"
 
 
-def test_tenas_thin_network_is_the_cell_at_width_one_without_a_stem():
+def test_tenas_thin_network_is_the_one_cell_at_width_one_without_a_stem():
     from zsnas.nn.nb201 import nb201_thin_network
 
     net = nb201_thin_network(CONV1X1_ONLY, num_classes=10)
-    # by hand, widths 1, 2, 2, 4, 4: cell C=1 (1×1 conv 1 + BN 2) · reduction 1→2 (3×3 convs 18 + 36,
-    # BNs 4 + 4, shortcut 1×1 2) · cell C=2 (4 + 4) · reduction 2→4 (72 + 144 + 8 + 8 + 8) ·
-    # cell C=4 (16 + 8) · tail BN 8 · classifier 4·10 + 10
-    assert sum(p.numel() for p in net.parameters()) == 3 + 64 + 8 + 240 + 24 + 8 + 50 == 397
-    sizes = []
-    for unit in net.units:
-        unit.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
-    assert net(torch.randn(5, 1, 3, 3)).shape == (5, 10)
-    # 3×3 → 2×2 → 1×1; the first reduction's 1×1 shortcut broadcasts over its 2×2, as in TE-NAS
-    assert sizes == [(1, 3, 3), (2, 2, 2), (2, 2, 2), (4, 1, 1), (4, 1, 1)]
+    # by hand (TE-NAS's C=1, N=1, depth 1): the cell (1×1 conv 1 + BN 2), tail BN 2, classifier 1·10 + 10
+    assert sum(p.numel() for p in net.parameters()) == 3 + 2 + 20 == 25
+    assert len(net.units) == 1 and isinstance(net.units[0], NB201Cell)
+    x = torch.randn(5, 1, 3, 3)
+    assert net(x).shape == (5, 10) and net.forward_pre_gap(x).shape == (5, 1, 3, 3)
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        NB201Network(CONV1X1_ONLY, depth=0)
 
 
 def _tenas_regions_reference(model, batches):

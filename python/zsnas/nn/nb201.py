@@ -280,6 +280,7 @@ class NB201Network(ContractNet):
         residual: bool = True,
         layer_channels: Optional[Sequence[int]] = None,
         stem: bool = True,
+        depth: Optional[int] = None,
     ) -> None:
         edges = parse_nb201(arch_str)
         if int(num_classes) < 1:
@@ -296,6 +297,10 @@ class NB201Network(ContractNet):
             if len(widths) != 3 * n + 2 or min(widths) < 1:
                 raise ValueError(f"layer_channels: {3 * n + 2} widths >= 1 for {n} cells per stage, got {widths}")
         reductions = [False] * n + [True] + [False] * n + [True] + [False] * n
+        if depth is not None:  # only the first `depth` layers (TE-NAS's depth), then the tail
+            if int(depth) < 1:
+                raise ValueError(f"depth must be >= 1 (layers kept), got {depth}")
+            widths, reductions = widths[:int(depth)], reductions[:int(depth)]
         c = widths[0]
         # without the stem the input goes straight into the first cell, so it has widths[0] channels
         units: List[nn.Module] = []
@@ -323,11 +328,10 @@ def nats_size_network(channels: Sequence[int], num_classes: int = 10, residual: 
 
 
 def nb201_thin_network(arch_str: str, num_classes: int = 10) -> NB201Network:
-    """TE-NAS's "thin" network of a cell, on which it counts linear regions: C=1, one cell per
-    stage (widths 1, 2, 2, 4, 4), no stem, so the input is single-channel (TE-NAS feeds 3×3 crops).
-    On a 3×3 input the first reduction's shortcut (2×2 average pool) is 1×1 and broadcasts over
-    the 2×2 of its convolutions, as it does in TE-NAS's code."""
-    return NB201Network(arch_str, num_classes=num_classes, channels=1, cells_per_stage=1, stem=False)
+    """TE-NAS's "thin" network of a cell, on which it counts linear regions (its model_config_thin:
+    C=1, N=1, depth 1, no stem): the one cell at width 1 on the single-channel input (TE-NAS feeds
+    3×3 crops), then BN+ReLU, pooling and the classifier."""
+    return NB201Network(arch_str, num_classes=num_classes, channels=1, cells_per_stage=1, stem=False, depth=1)
 
 
 def nb201_network(arch_str: str, num_classes: int = 10, residual: bool = True) -> NB201Network:

@@ -161,9 +161,9 @@ def linear_regions(ctx: ProxyContext) -> ProxyResult:
 
 
 # TE-NAS's own protocol (prune_tenas.py): 3 batches of 1000 single-channel 3×3 inputs through the
-# cell's thin network, BN in train mode over each batch, the regions counted over all 3000;
-# the mean over 3 draws (its --repeat 3): one draw ranks the dev cells at τ 0.45-0.49 (seeds 0-3),
-# the mean of 3 at 0.51-0.55.
+# cell's thin network (the one cell at width 1), BN in train mode over each batch, the regions
+# counted over all 3000; the mean over 3 draws (its --repeat 3), which ranks the cells more
+# steadily than one draw.
 TENAS_LR_BATCHES, TENAS_LR_BATCH, TENAS_LR_INPUT, TENAS_LR_REPEATS = 3, 1000, (1, 3, 3), 3
 SALT_TENAS_LR = 0x7E5  # draw k: weights from salt + 2k, inputs from salt + 2k + 1
 
@@ -198,9 +198,9 @@ def _tenas_lr_inputs(ctx: ProxyContext, g: torch.Generator) -> torch.Tensor:
     return torch.randn((TENAS_LR_BATCH,) + TENAS_LR_INPUT, generator=g)
 
 
-@register_proxy("linear_regions_tenas", version=2,  # 2: the mean of 3 draws
-                description="linear regions as TE-NAS counts them: the cell's thin network (C=1, one cell a "
-                            "stage, no stem), 3×1000 single-channel 3×3 inputs, mean of 3 draws; NB201 cells "
+@register_proxy("linear_regions_tenas", version=3,  # 2: the mean of 3 draws; 3: TE-NAS's depth 1 (one cell)
+                description="linear regions as TE-NAS counts them: the cell's thin network (the one cell "
+                            "at width 1, no stem), 3×1000 single-channel 3×3 inputs, mean of 3 draws; NB201 cells "
                             "only (higher is better)")
 def linear_regions_tenas(ctx: ProxyContext) -> ProxyResult:
     """TE-NAS's R for an NB201 cell (its pruning code's protocol; Gaussian 3×3 patches, or with
