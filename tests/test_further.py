@@ -219,6 +219,37 @@ def test_linear_regions_tenas_is_the_mean_of_three_draws_counted_as_tenas_does()
     assert all(64 < d <= 3000 for d in draws) and r.degenerate == 0  # not saturated at a batch size
 
 
+def test_ntk_cond_tenas_is_the_mean_of_three_draws_of_tenas_get_ntk_n_on_its_network(monkeypatch):
+    from zsnas.nn.nb201 import nb201_tenas_ntk_network
+
+    monkeypatch.setattr(FP, "TENAS_NTK_BATCH", 6)  # TE-NAS's 72, made small for the reference below
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), seed=1, resolution=8,
+                       target=resolve_target(CELL))
+    r = run_proxy("ntk_cond_tenas", ctx)
+    draws = []
+    for k in range(3):
+        model = C.init_default(nb201_tenas_ntk_network(CELL), C._cpu_generator(ctx, FP.SALT_TENAS_NTK + 2 * k))
+        assert [u.out_channels for u in model.modules() if isinstance(u, nn.Conv2d)][0] == 3  # C=3, the stem
+        x = torch.randn(6, 3, 8, 8, generator=C._cpu_generator(ctx, FP.SALT_TENAS_NTK + 2 * k + 1))
+        # get_ntk_n: one backward of logits[i] with ones per sample, every parameter named 'weight',
+        # NTK = G Gᵀ, κ = λmax / λmin (in float64 here)
+        model = model.double().train()
+        logits = model(x.double())
+        rows = []
+        for i in range(6):
+            model.zero_grad()
+            logits[i:i + 1].backward(torch.ones_like(logits[i:i + 1]), retain_graph=True)
+            rows.append(torch.cat([w.grad.reshape(-1) for n, w in model.named_parameters()
+                                   if "weight" in n and w.grad is not None]))
+        g = torch.stack(rows)
+        lam = torch.linalg.eigvalsh(g @ g.T)
+        draws.append(-float(lam[-1] / lam[0]))
+    assert [r.sub_scores[f"draw{k}"] for k in (1, 2, 3)] == pytest.approx(draws, rel=1e-3)  # float32 against 64
+    assert r.value == pytest.approx(sum(draws) / 3, rel=1e-3) and r.degenerate == 0
+    with pytest.raises(ValueError, match="ntk_cond_tenas is TE-NAS's protocol for NAS-Bench-201 cells"):
+        run_proxy("ntk_cond_tenas", ProxyContext(build=ctx.build, target=resolve_target("resnet18")))
+
+
 def test_linear_regions_tenas_refuses_a_network_that_is_not_an_nb201_cell():
     from zsnas.errors import ProxyFailed
 
@@ -236,6 +267,7 @@ def test_degenerate_cell_gives_defined_counted_values():
     assert (res["gradsign"].value, res["gradsign"].degenerate) == (0.0, 1)
     assert (res["linear_regions"].value, res["linear_regions"].degenerate) == (1.0, 1)  # every input alike
     assert (res["linear_regions_tenas"].value, res["linear_regions_tenas"].degenerate) == (1.0, 3)  # 3 draws
+    assert (res["ntk_cond_tenas"].value, res["ntk_cond_tenas"].degenerate) == (-1e12, 3)  # zero gradients: capped
     assert res["te_nas"].value == 1.0 - 1e12 and res["te_nas"].degenerate == 2
     assert (res["plain"].value, res["plain"].degenerate) == (0.0, 1)
     assert res["depth"].value == 6.0  # stem, two reduction blocks of 2 convs, classifier

@@ -334,6 +334,12 @@ def nb201_thin_network(arch_str: str, num_classes: int = 10) -> NB201Network:
     return NB201Network(arch_str, num_classes=num_classes, channels=1, cells_per_stage=1, stem=False, depth=1)
 
 
+def nb201_tenas_ntk_network(arch_str: str, num_classes: int = 10) -> NB201Network:
+    """The network TE-NAS takes the NTK of on NAS-Bench-201 (its model_config: C=3, N=1, the stem):
+    cell, reduction, cell, reduction, cell at widths 3, 6, 6, 12, 12."""
+    return NB201Network(arch_str, num_classes=num_classes, channels=3, cells_per_stage=1)
+
+
 def nb201_network(arch_str: str, num_classes: int = 10, residual: bool = True) -> NB201Network:
     """Build the NB201 network (C=16, N=5) for ``arch_str``.
 

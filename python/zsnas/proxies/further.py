@@ -164,8 +164,12 @@ def linear_regions(ctx: ProxyContext) -> ProxyResult:
 # cell's thin network (the one cell at width 1), BN in train mode over each batch, the regions
 # counted over all 3000; the mean over 3 draws (its --repeat 3): on the dev cells one draw ranks
 # at τ 0.46-0.51 (seeds 0, 1), the mean at 0.50-0.52.
-TENAS_LR_BATCHES, TENAS_LR_BATCH, TENAS_LR_INPUT, TENAS_LR_REPEATS = 3, 1000, (1, 3, 3), 3
+TENAS_LR_BATCHES, TENAS_LR_BATCH, TENAS_LR_INPUT, TENAS_REPEATS = 3, 1000, (1, 3, 3), 3
 SALT_TENAS_LR = 0x7E5  # draw k: weights from salt + 2k, inputs from salt + 2k + 1
+# ... and its κ (prune_launch.py on NAS-Bench-201): the cell in a C=3, N=1 network with the stem,
+# one batch of 72 in train mode, the gradients of every parameter named 'weight' (get_ntk_n).
+TENAS_NTK_BATCH = 72
+SALT_TENAS_NTK = 0x7E6
 
 
 def linear_regions_tenas_score(model: nn.Module, batches: Sequence[torch.Tensor]) -> ProxyResult:
@@ -211,15 +215,42 @@ def linear_regions_tenas(ctx: ProxyContext) -> ProxyResult:
 
     cell = _nb201_cell(ctx, "linear_regions_tenas")
     draws = []
-    for k in range(TENAS_LR_REPEATS):
+    for k in range(TENAS_REPEATS):
         model = init_default(nb201_thin_network(cell, num_classes=ctx.num_classes),
                              _cpu_generator(ctx, SALT_TENAS_LR + 2 * k)).to(ctx.device).train()
         g = _cpu_generator(ctx, SALT_TENAS_LR + 2 * k + 1)
         batches = [_tenas_lr_inputs(ctx, g).to(ctx.device) for _ in range(TENAS_LR_BATCHES)]
         draws.append(linear_regions_tenas_score(model, batches))
-    return _result("linear_regions_tenas", float(np.mean([d.value for d in draws])),
-                   degenerate=sum(d.degenerate for d in draws), inputs=draws[0].sub_scores["inputs"],
-                   **{f"draw{k + 1}": d.value for k, d in enumerate(draws)})
+    return _mean_of_draws("linear_regions_tenas", draws, inputs=draws[0].sub_scores["inputs"])
+
+
+def _mean_of_draws(name: str, draws: Sequence[ProxyResult], **sub: float) -> ProxyResult:
+    """TE-NAS's --repeat: the mean of the draws' values, each draw's value a sub-score (draw1..)."""
+    return _result(name, float(np.mean([d.value for d in draws])), degenerate=sum(d.degenerate for d in draws),
+                   **sub, **{f"draw{k + 1}": d.value for k, d in enumerate(draws)})
+
+
+@register_proxy("ntk_cond_tenas", min_batch_size=1,
+                description="−κ as TE-NAS takes it on NB201: the cell in a C=3, N=1 network, a batch of 72, "
+                            "every 'weight' parameter, mean of 3 draws; NB201 cells only (higher is better)")
+def ntk_cond_tenas(ctx: ProxyContext) -> ProxyResult:
+    """TE-NAS's NTK condition number for an NB201 cell (prune_launch.py's settings: batch 72, its
+    C=3, N=1 network; PyTorch's default initialisation, which its launcher's init name leaves in
+    place), negated; the mean over 3 draws of weights and batch (Gaussian, or ctx.data's images).
+    ~40x cheaper than ntk_cond on the C=16, N=5 network. Sub-scores: each draw (``draw1``..)."""
+    import dataclasses
+
+    from ..nn.nb201 import nb201_tenas_ntk_network
+
+    cell = _nb201_cell(ctx, "ntk_cond_tenas")
+    sub = dataclasses.replace(ctx, batch_size=TENAS_NTK_BATCH)
+    draws = []
+    for k in range(TENAS_REPEATS):
+        model = init_default(nb201_tenas_ntk_network(cell, num_classes=ctx.num_classes),
+                             _cpu_generator(ctx, SALT_TENAS_NTK + 2 * k)).to(ctx.device).train()
+        x, _ = batch(sub, SALT_TENAS_NTK + 2 * k + 1)
+        draws.append(ntk_cond_score(model, x, params="weights"))
+    return _mean_of_draws("ntk_cond_tenas", draws)
 
 
 @register_proxy("te_nas", min_batch_size=2, version=2,  # 2: its NTK in channels_last on the CPU
@@ -557,7 +588,7 @@ def phi(ctx: ProxyContext) -> ProxyResult:
     return phi_score(model, x, v)
 
 
-FURTHER_PROXIES = ("ntk_cond", "gradsign", "linear_regions", "linear_regions_tenas", "te_nas", "phi", "plain", "depth")
+FURTHER_PROXIES = ("ntk_cond", "ntk_cond_tenas", "gradsign", "linear_regions", "linear_regions_tenas", "te_nas", "phi", "plain", "depth")
 
 __all__ = ["FURTHER_PROXIES", "ntk_gram", "ntk_cond_score", "relu_patterns", "linear_regions_value",
            "linear_regions_score", "linear_regions_tenas_score", "per_sample_loss_grads", "gradsign_value",
