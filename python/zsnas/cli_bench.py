@@ -40,7 +40,8 @@ from .cli_common import backend_choice, backend_options, dataset_option, device_
 @click.option("--aggregate", multiple=True,
               help="Rank-aggregate proxies joined by '+', reported as an extra proxy (repeatable), "
                    "e.g. az_expressivity+az_progressivity+az_trainability+flops (AZ-NAS's log-rank "
-                   "aggregation); a 'sum:' prefix sums the ranks as TE-NAS does (sum:linear_regions_tenas+ntk_cond).")
+                   "aggregation); a 'sum:' prefix sums the ranks as TE-NAS does "
+                   "(sum:linear_regions_tenas+ntk_cond_tenas).")
 @click.option("--out", default=defaults.BENCH_OUT, show_default=True, type=click.Path(file_okay=False),
               help="Run directory (scores.jsonl, table.csv, results.json, plots/).")
 @click.option("--limit", default=None, type=positive(), help="Score only the first N rows.")

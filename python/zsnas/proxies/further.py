@@ -257,7 +257,8 @@ def ntk_cond_tenas(ctx: ProxyContext) -> ProxyResult:
                 description="TE-score R − κ (linear regions minus the NTK condition number; higher is better)")
 def te_nas(ctx: ProxyContext) -> ProxyResult:
     """Zen-NAS's TE-score R − κ, with R and −κ as sub-scores (TE-NAS itself sums the two ranks
-    across candidates: `zsnas bench --aggregate sum:linear_regions_tenas+ntk_cond`). κ capped at 1e12."""
+    across candidates: `zsnas bench --aggregate sum:linear_regions_tenas+ntk_cond_tenas`). κ capped
+    at 1e12."""
     ntk = _shared_ntk(ctx)
     lr = linear_regions(ctx)
     return _result("te_nas", lr.value + ntk.value, degenerate=lr.degenerate + ntk.degenerate,
@@ -588,7 +589,8 @@ def phi(ctx: ProxyContext) -> ProxyResult:
     return phi_score(model, x, v)
 
 
-FURTHER_PROXIES = ("ntk_cond", "ntk_cond_tenas", "gradsign", "linear_regions", "linear_regions_tenas", "te_nas", "phi", "plain", "depth")
+FURTHER_PROXIES = ("ntk_cond", "ntk_cond_tenas", "gradsign", "linear_regions", "linear_regions_tenas", "te_nas",
+                   "phi", "plain", "depth")
 
 __all__ = ["FURTHER_PROXIES", "ntk_gram", "ntk_cond_score", "relu_patterns", "linear_regions_value",
            "linear_regions_score", "linear_regions_tenas_score", "per_sample_loss_grads", "gradsign_value",
