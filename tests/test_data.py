@@ -60,12 +60,13 @@ def test_a_cifar10_batch_is_the_drawn_images_normalised_as_nas_bench_201(cifar):
     assert torch.equal(C.batch(ctx)[0], x)  # reproducible from the seed
 
 
-def test_cifar100_reads_the_fine_labels(tmp_path):
+@pytest.mark.parametrize("protocol", [2, 5])  # the official archive's (Python 2) and today's highest
+def test_cifar100_reads_the_fine_labels(tmp_path, protocol):
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
     x = np.full((4, 3072), 200, dtype=np.uint8)
     with open(folder / "train", "wb") as fh:
-        pickle.dump({b"data": x, b"fine_labels": [7, 70, 99, 0], b"coarse_labels": [1, 2, 3, 4]}, fh)
+        pickle.dump({b"data": x, b"fine_labels": [7, 70, 99, 0], b"coarse_labels": [1, 2, 3, 4]}, fh, protocol=protocol)
     images, y = D.load(str(folder))
     assert y.tolist() == [7, 70, 99, 0]
     want = (200 / 255 - np.array([129.3, 124.1, 112.4]) / 255) / (np.array([68.2, 65.4, 70.4]) / 255)
@@ -208,3 +209,17 @@ def test_a_space_search_and_an_exact_front_take_the_data(cifar, tmp_path):
     assert r["snip"] == pytest.approx(want, rel=1e-6)
     with pytest.raises(D.DataError, match="labels up to 9 but the network has 5 classes"):
         exact_front("nb201", "snip,-flops", num_classes=5, batch_size=8, progress=False, data=folder)
+
+
+def test_a_cifar_pickle_that_asks_for_anything_but_arrays_is_refused(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    with open(folder / "train", "wb") as fh:
+        pickle.dump({b"data": Boom(), b"fine_labels": [0]}, fh)
+    with pytest.raises(D.DataError, match="refused: unpickling it could run code"):
+        D.load(str(folder))
+    assert not (tmp_path / "pwned").exists()
