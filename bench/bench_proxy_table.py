@@ -14,7 +14,7 @@ import json
 import os
 
 # AZ-NAS (Lee & Ham, CVPR 2024) Table 1, NAS-Bench-201 CIFAR-10, Kendall τ
-PUBLISHED_TAU = {"gradsign": 0.618, "te_nas": 0.536, "sum:linear_regions_tenas+ntk_cond": 0.536, "naswot": 0.557,
+PUBLISHED_TAU = {"gradsign": 0.618, "te_nas": 0.536, "sum:linear_regions_tenas+ntk_cond_tenas": 0.536, "naswot": 0.557,
                  "zico": 0.589, "grad_norm": 0.357, "grasp": 0.318, "snip": 0.454, "params": 0.578,
                  "az_expressivity+az_progressivity+az_trainability+flops": 0.741}
 
