@@ -3,8 +3,8 @@
 Keyed by (zsnas version, canonical target, proxy and its registered version, every setting
 that changes the value: resolution, classes, batch size, repeats, seed, device type, the data's
 fingerprint). Values are JSON (no pickle: a cache file from elsewhere can never run code).
-Failed proxies are not cached (an out-of-memory today may fit tomorrow). A file that is not a zsnas cache, or is damaged, is refused with an
-error naming it, never read as values.
+Failed proxies are not cached (an out-of-memory today may fit tomorrow). A file that is not a
+zsnas cache, or is damaged, is refused with an error naming it, never read as values.
 """
 from __future__ import annotations
 
