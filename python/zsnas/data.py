@@ -105,7 +105,8 @@ def _fingerprint(path: str, stamp: tuple) -> str:
 
 # What the official CIFAR pickles hold besides builtins: numpy arrays. Anything else is refused,
 # so a pickle from elsewhere cannot run code.
-_PICKLE_GLOBALS = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")}
+_PICKLE_GLOBALS = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
+                   for n in ("_reconstruct", "scalar")}
 _PICKLE_GLOBALS |= {(m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")}  # protocol 5
 _PICKLE_GLOBALS |= {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
