@@ -1,5 +1,5 @@
-"""Real images and labels for the data-fed proxies (``--data``), instead of Gaussian noise and
-random labels.
+"""Real images and labels for the data-fed proxies (``--dataset``; ``data=`` in the Python API),
+instead of Gaussian noise and random labels.
 
 A data source is a path:
 
