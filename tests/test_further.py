@@ -49,6 +49,23 @@ def test_gradsign_on_a_linear_head_by_hand():
     for method in ("batched", "loop"):
         r = FP.gradsign_score(model, xt, yt, method)
         assert r.value == pytest.approx(want, rel=1e-9) and r.degenerate == 0
+        assert r.sub_scores["sum"] == np.abs(np.sign(g).sum(0)).sum()  # gradsign_sum: Σ_k, 6 entries
+
+
+def test_gradsign_sum_shares_gradsign_pass_and_sums_its_entries():
+    ctx = ProxyContext(build=lambda residual=True: nb201_network(CELL, residual=residual), batch_size=4,
+                       resolution=8, seed=2)
+    mean = run_proxy("gradsign", ctx)
+    total = run_proxy("gradsign_sum", ctx)  # same ctx: its memo holds gradsign's pass
+    assert len([k for k in ctx.memo if k[0] == "gradsign"]) == 1
+    model = C.prepare(ctx)
+    x, y = C.batch(ctx)
+    used = FP.layers_run(model, x[:1])
+    entries = sum(m.weight.numel() for m, u in zip(C.layers(model), used) if u)
+    assert total.value == pytest.approx(mean.value * entries, rel=1e-12)
+    assert total.sub_scores["mean"] == mean.value
+    fresh = ProxyContext(build=ctx.build, batch_size=4, resolution=8, seed=2)
+    assert run_proxy("gradsign_sum", fresh).value == total.value  # alone, the same value
 
 
 def test_gradsign_batched_equals_the_per_sample_loop_on_a_cell():
@@ -265,6 +282,7 @@ def test_degenerate_cell_gives_defined_counted_values():
         assert not math.isnan(r.value), n
     # the head's input is BN+ReLU of zeros = 0: every weight gradient is zero
     assert (res["gradsign"].value, res["gradsign"].degenerate) == (0.0, 1)
+    assert (res["gradsign_sum"].value, res["gradsign_sum"].degenerate) == (0.0, 1)
     assert (res["linear_regions"].value, res["linear_regions"].degenerate) == (1.0, 1)  # every input alike
     assert (res["linear_regions_tenas"].value, res["linear_regions_tenas"].degenerate) == (1.0, 3)  # 3 draws
     assert (res["ntk_cond_tenas"].value, res["ntk_cond_tenas"].degenerate) == (-1e12, 3)  # zero gradients: capped

@@ -41,6 +41,15 @@ def test_zen_defaults_are_the_authors_cli():
     assert rep["zen"].value == want.value
 
 
+def test_report_shows_the_batch_a_proxy_takes_whatever_batch_size_says():
+    rep = zsnas.score(CELL, proxies=["params", "linear_regions_tenas", "synflow"], resolution=8, batch_size=4)
+    assert rep.settings["params"]["batch_size"] == "none"  # a count: no inputs
+    assert rep.settings["linear_regions_tenas"]["batch_size"] == "3x1000"  # TE-NAS's 3 batches of 1000
+    assert rep.settings["synflow"]["batch_size"] == 4
+    line = next(ln for ln in str(rep).splitlines() if ln.startswith("linear_regions_tenas"))
+    assert line.split()[2] == "3x1000"
+
+
 def test_structure_string_uses_arch_flops_and_no_residual_build():
     arch = zsnas.Arch(SMALL)
     rep = zsnas.score(SMALL, proxies=["az_complexity", "params"], resolution=32, batch_size=4, num_classes=10)

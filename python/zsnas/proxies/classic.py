@@ -474,7 +474,7 @@ def zico(ctx: ProxyContext) -> ProxyResult:
     return zico_score(model, batches)
 
 
-@register_proxy("params", description="number of parameters (higher is better)")
+@register_proxy("params", fixed_batch="none", description="number of parameters (higher is better)")
 def params(ctx: ProxyContext) -> ProxyResult:
     """ctx.params when given, else the exact parameter count of the built network."""
     if ctx.params is not None:
@@ -484,7 +484,7 @@ def params(ctx: ProxyContext) -> ProxyResult:
     return _result("params", float(count_params(ctx.build())))
 
 
-@register_proxy("flops", description="conv+linear MACs at ctx.resolution (higher is better)")
+@register_proxy("flops", fixed_batch="none", description="conv+linear MACs at ctx.resolution (higher is better)")
 def flops(ctx: ProxyContext) -> ProxyResult:
     """ctx.flops when given, else the conv+linear multiply-accumulates of one sample."""
     if ctx.flops is not None:

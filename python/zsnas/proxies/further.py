@@ -202,7 +202,8 @@ def _tenas_lr_inputs(ctx: ProxyContext, g: torch.Generator) -> torch.Tensor:
     return torch.randn((TENAS_LR_BATCH,) + TENAS_LR_INPUT, generator=g)
 
 
-@register_proxy("linear_regions_tenas", version=3,  # 2: the mean of 3 draws; 3: TE-NAS's depth 1 (one cell)
+# version 2: the mean of 3 draws; 3: TE-NAS's depth 1 (one cell)
+@register_proxy("linear_regions_tenas", version=3, fixed_batch=f"{TENAS_LR_BATCHES}x{TENAS_LR_BATCH}",
                 description="linear regions as TE-NAS counts them: the cell's thin network (the one cell "
                             "at width 1, no stem), 3×1000 single-channel 3×3 inputs, mean of 3 draws; NB201 cells "
                             "only (higher is better)")
@@ -230,7 +231,7 @@ def _mean_of_draws(name: str, draws: Sequence[ProxyResult], **sub: float) -> Pro
                    **sub, **{f"draw{k + 1}": d.value for k, d in enumerate(draws)})
 
 
-@register_proxy("ntk_cond_tenas", min_batch_size=1,
+@register_proxy("ntk_cond_tenas", min_batch_size=1, fixed_batch=str(TENAS_NTK_BATCH),
                 description="−κ as TE-NAS takes it on NB201: the cell in a C=3, N=1 network, a batch of 72, "
                             "every 'weight' parameter, mean of 3 draws; NB201 cells only (higher is better)")
 def ntk_cond_tenas(ctx: ProxyContext) -> ProxyResult:
@@ -364,6 +365,13 @@ def _conv_input_and_padding(m: nn.Conv2d, a: torch.Tensor) -> Tuple[torch.Tensor
 def gradsign_value(grads: Sequence[torch.Tensor]) -> Tuple[float, int]:
     """mean over weight entries k of |Σ_i sign(g_ik)|. In [0, B]; 0 (degenerate=1) when every
     per-sample gradient is zero."""
+    total, count, degenerate = gradsign_sums(grads)
+    return (total / count if count else 0.0), degenerate
+
+
+def gradsign_sums(grads: Sequence[torch.Tensor]) -> Tuple[float, int, int]:
+    """(Σ_k |Σ_i sign(g_ik)|, the number of entries k, degenerate): degenerate=1 when every
+    per-sample gradient is zero."""
     total, count, nonzero = 0.0, 0, False
     for g in grads:
         # sums of B signs are exact in float32 (B < 2^24); the sum over entries is taken in float64
@@ -371,7 +379,7 @@ def gradsign_value(grads: Sequence[torch.Tensor]) -> Tuple[float, int]:
         nonzero = nonzero or bool(torch.count_nonzero(g) > 0)
         total += float(agree.sum(dtype=torch.float64))
         count += agree.numel()
-    return (total / count if count else 0.0), int(not nonzero)
+    return total, count, int(not nonzero)
 
 
 def layers_run(model: nn.Module, x: torch.Tensor) -> List[bool]:
@@ -386,20 +394,42 @@ def layers_run(model: nn.Module, x: torch.Tensor) -> List[bool]:
 def gradsign_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "batched") -> ProxyResult:
     """GradSign over the layers the network runs: AZ-NAS's correction of the authors' code,
     which counts an unused layer's zeros and so dilutes the mean (a sum over the used layers'
-    entries divided by their number)."""
+    entries divided by their number). Sub-score ``sum``: Σ_k without the division (gradsign_sum)."""
     used = layers_run(model, x[:1])
     grads = [g for g, u in zip(per_sample_loss_grads(model, x, y, method), used) if u]
-    value, degenerate = gradsign_value(grads)
-    return _result("gradsign", value, degenerate=degenerate, layers_used=sum(used))
+    total, count, degenerate = gradsign_sums(grads)
+    return _result("gradsign", total / count if count else 0.0, degenerate=degenerate, layers_used=sum(used),
+                   sum=total)
+
+
+def _shared_gradsign(ctx: ProxyContext) -> ProxyResult:
+    key = ("gradsign", ctx.seed, ctx.batch_size, ctx.resolution)
+    if key not in ctx.memo:
+        model = prepare(ctx)
+        x, y = batch(ctx)
+        ctx.memo[key] = gradsign_score(model, x, y)
+    return ctx.memo[key]
 
 
 @register_proxy("gradsign", min_batch_size=2, version=3,  # 2: unused layers left out; 3: batched by hooks
                 description="mean_k |Σ_i sign(∂L_i/∂W_k)| over the layers run, per-sample gradient sign agreement "
                             "(higher is better)")
 def gradsign(ctx: ProxyContext) -> ProxyResult:
-    model = prepare(ctx)
-    x, y = batch(ctx)
-    return gradsign_score(model, x, y)
+    r = _shared_gradsign(ctx)
+    return ProxyResult("gradsign", r.value, dict(r.sub_scores), r.degenerate)
+
+
+@register_proxy("gradsign_sum", min_batch_size=2,
+                description="Σ_k |Σ_i sign(∂L_i/∂W_k)|, GradSign as its paper sums it over the weight entries "
+                            "(higher is better)")
+def gradsign_sum(ctx: ProxyContext) -> ProxyResult:
+    """GradSign's sum over every weight entry k instead of AZ-NAS's mean: it grows with the number
+    of weights, which the mean divides out (measured on nb201_dev: the mean ranks at τ −0.14, the
+    sum at 0.57, #params at 0.54). An unused layer's entries add 0 to it, so the two readings of the
+    authors' code agree here. One per-sample pass serves both when they score one network."""
+    r = _shared_gradsign(ctx)
+    return _result("gradsign_sum", r.sub_scores["sum"], degenerate=r.degenerate, mean=r.value,
+                   layers_used=r.sub_scores["layers_used"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +474,7 @@ def nb201_depth(cell: str, cells_per_stage: int = 5) -> int:
     return 1 + 3 * cells_per_stage * depth[-1] + 2 * 2 + 1
 
 
-@register_proxy("depth", description="conv + linear layers on the main path (higher is better)")
+@register_proxy("depth", fixed_batch="none", description="conv + linear layers on the main path (higher is better)")
 def depth(ctx: ProxyContext) -> ProxyResult:
     if ctx.target is None:
         raise ValueError("depth needs the scored target (zsnas.score / bench / search give it)")
@@ -528,7 +558,7 @@ def _stage_proxy(what: str, k: int):
 
 for _k in range(1, STAGES + 1):
     for _what in ("params", "flops"):
-        register_proxy(f"{_what}_stage{_k}",
+        register_proxy(f"{_what}_stage{_k}", fixed_batch="none",
                        description=f"{'parameters' if _what == 'params' else 'conv+linear MACs'} of stage {_k} (the "
                                    f"layers at the {_k}-th feature resolution; higher is better)")(
             _stage_proxy(_what, _k))
@@ -589,10 +619,10 @@ def phi(ctx: ProxyContext) -> ProxyResult:
     return phi_score(model, x, v)
 
 
-FURTHER_PROXIES = ("ntk_cond", "ntk_cond_tenas", "gradsign", "linear_regions", "linear_regions_tenas", "te_nas",
+FURTHER_PROXIES = ("ntk_cond", "ntk_cond_tenas", "gradsign", "gradsign_sum", "linear_regions", "linear_regions_tenas", "te_nas",
                    "phi", "plain", "depth")
 
 __all__ = ["FURTHER_PROXIES", "ntk_gram", "ntk_cond_score", "relu_patterns", "linear_regions_value",
-           "linear_regions_score", "linear_regions_tenas_score", "per_sample_loss_grads", "gradsign_value",
+           "linear_regions_score", "linear_regions_tenas_score", "per_sample_loss_grads", "gradsign_value", "gradsign_sums",
            "gradsign_score", "plain_score",
            "phi_score", "phi_network", "nb201_depth", "depth_of", "stage_counts"]

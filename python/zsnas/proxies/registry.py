@@ -78,6 +78,9 @@ class ProxySpec:
     description: str = ""
     min_batch_size: int = 1  # proxies over sample pairs (kernels, correlations) are meaningless on one
     version: int = 1  # bumped when the proxy's values change: score caches key on it
+    # the inputs a proxy takes whatever batch_size says ("3x1000" for TE-NAS's protocols, "none"
+    # for the structural counts); "" when it takes batch_size. Reports show it in the batch column.
+    fixed_batch: str = ""
 
     def check(self, batch_size: int) -> None:
         """ValueError when the proxy cannot mean anything at this batch size."""
@@ -90,15 +93,16 @@ _REGISTRY: Dict[str, ProxySpec] = {}
 
 
 def register_proxy(name: str, *, description: str = "", needs_residual: bool = True, min_batch_size: int = 1,
-                   version: int = 1):
+                   version: int = 1, fixed_batch: str = ""):
     """Decorator registering `fn(ctx) -> ProxyResult | float` under `name`. Bump `version` when
-    a change of the code changes its values, so that score caches do not serve the old ones."""
+    a change of the code changes its values, so that score caches do not serve the old ones.
+    `fixed_batch` names the inputs a proxy takes whatever the batch size ("none": no inputs)."""
 
     def deco(fn):
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"proxy {name!r} is already registered")
         _REGISTRY[name] = ProxySpec(name, fn, needs_residual, description or (fn.__doc__ or "").strip(),
-                                    int(min_batch_size), int(version))
+                                    int(min_batch_size), int(version), str(fixed_batch))
         return fn
 
     return deco

@@ -22,7 +22,7 @@ from torch import nn
 from .. import defaults
 from ..data import resolve as resolve_data
 from ..errors import ProxyFailed
-from ..proxies.registry import ProxyResult
+from ..proxies.registry import ProxyResult, get_proxy
 from .report import ScoreReport
 from .request import ScoreRequest, ScoreRow
 
@@ -135,7 +135,7 @@ def score(
                               f"{plan[name][0]}: {row.errors[name]}")
         report.results[name] = ProxyResult(name=name, value=row.values[name], sub_scores=row.sub_scores[name],
                                            degenerate=row.degenerate[name], seconds=row.seconds[name])
-        report.settings[name] = {"batch_size": plan[name][0], "repeats": plan[name][1]}
+        report.settings[name] = {"batch_size": get_proxy(name).fixed_batch or plan[name][0], "repeats": plan[name][1]}
     if sum(n in _AZ_FAMILY for n in names) > 1:
         report.notes.append("the az* proxies shared one AZ-NAS pass (their seconds are that pass's)")
     if any(n in _AZ_FAMILY for n in names):

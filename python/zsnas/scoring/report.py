@@ -29,7 +29,8 @@ class ScoreReport:
     device: str
     seed: int
     results: Dict[str, ProxyResult] = field(default_factory=dict)
-    settings: Dict[str, Dict[str, int]] = field(default_factory=dict)  # proxy -> batch_size, repeats
+    # proxy -> batch_size (the proxy's fixed_batch where it ignores the batch size), repeats
+    settings: Dict[str, Dict[str, object]] = field(default_factory=dict)
     seconds: float = 0.0
     notes: List[str] = field(default_factory=list)
 
@@ -47,12 +48,12 @@ class ScoreReport:
 
     def __str__(self) -> str:
         lines = [f"zsnas score  {self.target}", f"resolution {self.resolution}, device {self.device}, seed {self.seed}"]
-        head = f"{'proxy':18s} {'value':>14s} {'batch':>5s} {'reps':>4s} {'degen':>5s} {'seconds':>8s}  sub-scores"
+        head = f"{'proxy':18s} {'value':>14s} {'batch':>6s} {'reps':>4s} {'degen':>5s} {'seconds':>8s}  sub-scores"
         lines += [head, "-" * len(head)]
         for name, r in self.results.items():
             s = self.settings.get(name, {})
             subs = ", ".join(f"{k}={v:.6g}" for k, v in r.sub_scores.items() if not k.startswith("repeat_"))
-            lines.append(f"{name:18s} {r.value:14.6g} {s.get('batch_size', ''):>5} {s.get('repeats', ''):>4} "
+            lines.append(f"{name:18s} {r.value:14.6g} {s.get('batch_size', ''):>6} {s.get('repeats', ''):>4} "
                          f"{r.degenerate:5d} {r.seconds:8.3f}  {subs}")
         lines.append(f"total {self.seconds:.3f} s")
         lines += [f"note: {n}" for n in self.notes]
