@@ -71,6 +71,11 @@ def settings(path: Optional[str]) -> Optional[dict]:
     return None if path is None else {"path": path, "sha256": fingerprint(path)}
 
 
+def path_of(entry: Optional[dict]) -> Optional[str]:
+    """The path of a run's stored data source (what its score requests carry); None for noise."""
+    return None if entry is None else entry["path"]
+
+
 def check_settings(entry: Optional[dict]) -> Optional[str]:
     """The path of a run's stored data source, refused when its files changed since (a resumed
     run would mix scores of two datasets)."""

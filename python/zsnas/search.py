@@ -50,6 +50,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _core, __version__, defaults
 from .arch import Arch
+from .data import path_of as data_path_of
 from .rundir import RunDirError, RunLock, complete_csv_records, write_atomic
 
 NATIVE = ("params", "flops", "layers", "latency")
@@ -357,7 +358,7 @@ class CandidateScorer:
                             num_classes=self.cfg.num_classes, batch_size=self.cfg.batch_size,
                             repeats=self.cfg.repeats, seed=self.cfg.seed, device=self.device,
                             flops=float(record["flops"]), params=int(record["params"]),
-                            data=self.cfg.data["path"] if self.cfg.data else None)
+                            data=data_path_of(self.cfg.data))
 
     def __call__(self, engine, cands) -> "list[tuple[list[float], str]]":
         """(values in column order, error) per candidate (id, arch, parent, iteration)."""

@@ -41,6 +41,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import pareto as P
+from .data import path_of as data_path_of
 from .rundir import RunDirError, RunLock, complete_csv_records, write_atomic
 
 WARMUP = 16
@@ -207,7 +208,7 @@ def _requests(structures: Sequence[str], cfg: SpaceSearchConfig, columns: Sequen
                                 num_classes=cfg.num_classes, batch_size=cfg.batch_size, repeats=cfg.repeats,
                                 seed=cfg.score_seed, device=device, params=params,
                                 flops=None if flops is None else float(flops),
-                                data=cfg.data["path"] if cfg.data else None))
+                                data=data_path_of(cfg.data)))
     return out
 
 
