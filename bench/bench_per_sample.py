@@ -8,7 +8,11 @@ values of both, measured in one run:
 * phi: jvp probes in the contiguous layout (before) against channels_last;
 * te_nas: ntk_cond's NTK plus linear regions (its cost is ntk_cond's).
 
-    python bench/bench_per_sample.py [--cells 5] [--batch 64] [--device cuda] [--float64]
+    python bench/bench_per_sample.py [--cells 5] [--batch 64] [--device cuda] [--float64] [--profile]
+
+--profile only profiles ntk_cond's path on the first cell: the seconds of one forward, of one
+backward of the batch, of the NTK (one backward per row), and the ops it spends them in
+(torch.profiler): a row that costs one backward leaves nothing to batch away.
 
 BN couples the samples of the NTK's batch, so every NTK row is a full-batch backward whichever
 way it is taken (autograd.grad(is_grads_batched=True) measured 0.5-0.6x the loop on this CPU);
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import math
 import os
 import time
 from pathlib import Path
@@ -49,11 +54,14 @@ def main() -> None:
                                                    "(autograd.grad with is_grads_batched), unmeasured so far")
     ap.add_argument("--float64", action="store_true",
                     help="also compute both sides in float64 (untimed) and print their relative difference")
+    ap.add_argument("--profile", action="store_true", help="profile ntk_cond's path on the first cell and exit")
     a = ap.parse_args()
     device = torch.device(a.device)
     ntk_after = ("loop", True) if device.type == "cpu" else ("batched", False)
     torch.set_num_threads(1)
     rows = list(csv.DictReader(open(DATA)))[: a.cells]
+    if a.profile:
+        return _profile_ntk(rows[0]["arch_str"], a.batch, device, ntk_after)
     print(f"# {a.cells} NB201 cells from {DATA.name}, batch {a.batch}, 32x32, {a.device}, one CPU thread")
     print("| cell | proxy | before s | after s | speed-up | before value | after value | rel diff |"
           + (" rel diff float64 |" if a.float64 else ""))
@@ -109,6 +117,49 @@ def main() -> None:
         tb = sum(t[1] for t in ts) / len(ts)
         print(f"| {name} | {tl:.2f} | {tb:.2f} | {tl / tb:.2f}× |")
 
+
+def _profile_ntk(cell: str, batch_size: int, device, ntk_after) -> None:
+    import torch
+    from torch.profiler import profile
+
+    from zsnas.proxies import ProxyContext
+    from zsnas.proxies import classic as C
+    from zsnas.proxies import further as FP
+    from zsnas.targets import resolve_target
+
+    ctx = ProxyContext(build=resolve_target(cell).build, batch_size=batch_size, resolution=32, seed=0, device=device)
+    model = C.prepare(ctx)
+    x, _ = (v.to(device) for v in C.batch(ctx))
+    if ntk_after[1]:
+        model, x = FP._channels_last(model), x.contiguous(memory_format=torch.channels_last)
+
+    def timed(fn, repeats: int = 1) -> float:
+        """The best of `repeats` calls, after one untimed call (oneDNN builds its kernels on the first)."""
+        fn()
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    with torch.no_grad():
+        fwd = timed(lambda: model(x), 3)
+    per_sample = model(x).sum(1)
+    ws = C._weights(model)
+    bwd = timed(lambda: torch.autograd.grad(per_sample.sum(), ws, retain_graph=True), 3)
+
+    def ntk_gram():
+        FP.ntk_gram(model, x, ntk_after[0], channels_last=False)
+
+    ntk = timed(ntk_gram)
+    with profile() as prof:
+        ntk_gram()
+    print(f"# {cell}, batch {batch_size}, {device}: forward {fwd:.3f} s, one backward of the batch {bwd:.3f} s, "
+          f"NTK ({ntk_after[0]}) {ntk:.2f} s = {ntk / batch_size:.3f} s per row ({ntk / batch_size / bwd:.2f} backwards)")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 if __name__ == "__main__":
     main()
