@@ -31,6 +31,16 @@ def test_pearson_and_the_sweep_agree_with_scipy():
     assert sweep[1.0]["kendall"] == pytest.approx(stats.kendalltau(s, a).statistic)
 
 
+def test_undefined_correlations_are_none_without_a_warning(recwarn):
+    a = np.arange(40.0)
+    s = np.where(a >= 20, 1.0, a)  # the 20 most accurate share one score
+    sweep = {p["fraction"]: p for p in A.top_sweep(s, a)}
+    assert sweep[0.5]["kendall"] is None and sweep[0.5]["spearman"] is None
+    assert sweep[1.0]["kendall"] == pytest.approx(stats.kendalltau(s, a).statistic)
+    assert A.pearson(np.append(s[:-1], -np.inf), a) is None  # an infinite score: no Pearson r
+    assert not [w for w in recwarn if issubclass(w.category, stats.ConstantInputWarning)]
+
+
 def test_br_and_p_at_k_by_hand():
     assert A.br_at_k(P1, ACC, 1) == pytest.approx(1 / 6)  # its pick is the second best
     assert A.br_at_k(P1, ACC, 3) == pytest.approx(1 / 6)  # {1, 2, 5}: best rank 1

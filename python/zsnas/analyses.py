@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -48,6 +49,8 @@ def _clean(x) -> Optional[float]:
 
 
 def pearson(scores, accuracies) -> Optional[float]:
+    """Pearson r; None when it has no value: fewer than 2 pairs, a constant column, or an infinite
+    score (az_trainability's −inf, a degenerate zen; the rank measures order those)."""
     s, a = _paired(scores, accuracies)
     if len(s) < 2 or np.ptp(s) == 0 or np.ptp(a) == 0 or not np.isfinite(s).all():
         return None
@@ -62,9 +65,11 @@ def top_sweep(scores, accuracies, fractions: Sequence[float] = SWEEP) -> List[di
     for x in fractions:
         top = order[: int(math.ceil(x * len(s)))]
         ok = len(top) >= MIN_SWEEP_NETWORKS
-        out.append({"fraction": float(x), "n": int(len(top)),
-                    "kendall": _clean(stats.kendalltau(s[top], a[top]).statistic) if ok else None,
-                    "spearman": _clean(stats.spearmanr(s[top], a[top]).statistic) if ok else None})
+        with warnings.catch_warnings():  # a top slice of equal scores has no correlation: None, said so
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)
+            out.append({"fraction": float(x), "n": int(len(top)),
+                        "kendall": _clean(stats.kendalltau(s[top], a[top]).statistic) if ok else None,
+                        "spearman": _clean(stats.spearmanr(s[top], a[top]).statistic) if ok else None})
     return out
 
 
@@ -181,15 +186,18 @@ def sweep_plot(path: str, sweeps: Dict[str, List[dict]], key: str = "kendall") -
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    drawn = 0
     for name, sweep in sweeps.items():
         pts = [(p["fraction"] * 100, p[key]) for p in sweep if p[key] is not None]
         if pts:
             ax.plot(*zip(*pts), marker="o", ms=3, label=name)
+            drawn += 1
     ax.set_xscale("log")
     ax.set_xlabel("top x % by accuracy")
     ax.set_ylabel("Kendall τ" if key == "kendall" else "Spearman ρ")
     ax.axhline(0, color="k", lw=0.5)
-    ax.legend(fontsize=6)
+    if drawn:  # too few architectures for any point: an empty plot, without a legend
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -295,6 +303,8 @@ def format_report(r: dict, ks: Sequence[int] = (1, 10, 50)) -> str:
         e = r["proxies"][n]
         cells = [e["pearson"]] + [e[f"br@{k}"] for k in ks] + [e[f"p@{k}"] for k in ks] + [e[m] for m in mbrs]
         lines.append(f"{n:<{w}} " + " ".join(f(v) for v in cells))
+    lines.append("(-: no value; Pearson r has none for a proxy with infinite scores, a correlation none over "
+                 "equal scores)")
     fr = [p["fraction"] for p in r["proxies"][names[0]]["sweep"]]
     lines += ["", "Kendall τ over the top x % by accuracy:",
               f"{'proxy':<{w}} " + " ".join(f"{x * 100:>7g}%" for x in fr)]
