@@ -161,5 +161,6 @@ def _profile_ntk(cell: str, batch_size: int, device, ntk_after) -> None:
           f"NTK ({ntk_after[0]}) {ntk:.2f} s = {ntk / batch_size:.3f} s per row ({ntk / batch_size / bwd:.2f} backwards)")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
+
 if __name__ == "__main__":
     main()

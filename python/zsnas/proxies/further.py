@@ -425,8 +425,9 @@ def gradsign(ctx: ProxyContext) -> ProxyResult:
 def gradsign_sum(ctx: ProxyContext) -> ProxyResult:
     """GradSign's sum over every weight entry k instead of AZ-NAS's mean: it grows with the number
     of weights, which the mean divides out (measured on nb201_dev: the mean ranks at τ −0.14, the
-    sum at 0.57, #params at 0.54). An unused layer's entries add 0 to it, so the two readings of the
-    authors' code agree here. One per-sample pass serves both when they score one network."""
+    sum at 0.57, #params at 0.54). An unused layer's entries add 0 to it, so counting its zeros
+    (the authors' code) or leaving it out (AZ-NAS's) gives the same sum. One per-sample pass
+    serves both when they score one network."""
     r = _shared_gradsign(ctx)
     return _result("gradsign_sum", r.sub_scores["sum"], degenerate=r.degenerate, mean=r.value,
                    layers_used=r.sub_scores["layers_used"])
@@ -619,10 +620,10 @@ def phi(ctx: ProxyContext) -> ProxyResult:
     return phi_score(model, x, v)
 
 
-FURTHER_PROXIES = ("ntk_cond", "ntk_cond_tenas", "gradsign", "gradsign_sum", "linear_regions", "linear_regions_tenas", "te_nas",
-                   "phi", "plain", "depth")
+FURTHER_PROXIES = ("ntk_cond", "ntk_cond_tenas", "gradsign", "gradsign_sum", "linear_regions",
+                   "linear_regions_tenas", "te_nas", "phi", "plain", "depth")
 
 __all__ = ["FURTHER_PROXIES", "ntk_gram", "ntk_cond_score", "relu_patterns", "linear_regions_value",
-           "linear_regions_score", "linear_regions_tenas_score", "per_sample_loss_grads", "gradsign_value", "gradsign_sums",
-           "gradsign_score", "plain_score",
+           "linear_regions_score", "linear_regions_tenas_score", "per_sample_loss_grads", "gradsign_value",
+           "gradsign_sums", "gradsign_score", "plain_score",
            "phi_score", "phi_network", "nb201_depth", "depth_of", "stage_counts"]
