@@ -461,10 +461,8 @@ def naswot(ctx: ProxyContext) -> ProxyResult:
 def shared_relu_patterns(ctx: ProxyContext) -> np.ndarray:
     """relu_patterns of the prepared network on the request's batch, computed once per request
     (naswot, linear_regions and te_nas read the same codes)."""
-    key = ("relu_patterns", ctx.seed, ctx.batch_size, ctx.resolution)
-    if key not in ctx.memo:
-        ctx.memo[key] = relu_patterns(prepare(ctx), batch(ctx)[0])
-    return ctx.memo[key]
+    return ctx.shared(("relu_patterns", ctx.seed, ctx.batch_size, ctx.resolution),
+                      lambda: relu_patterns(prepare(ctx), batch(ctx)[0]))
 
 
 @register_proxy("zico", description="Σ_layers ln Σ mean|g|/std(g) over 2 batches (higher is better)")

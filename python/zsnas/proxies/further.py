@@ -8,7 +8,7 @@ both give the same values (float64 tests). For the NTK, BN couples the samples, 
 CPU (NTK_METHOD). GradSign forwards each sample alone, so batched is one forward of the batch with
 per-sample BN statistics, one backward to every layer's output, and each sample's weight gradient
 from its input and that output gradient (1.7x the loop on this CPU). When several of these
-proxies score one network, the NTK is computed once (``ctx.memo``: te_nas reads ntk_cond's).
+proxies score one network, the NTK is computed once (``ctx.shared``: te_nas reads ntk_cond's).
 
 Orientation: higher is better as returned; each proxy documents its degenerate case (a defined
 value, counted, never NaN).
@@ -118,12 +118,8 @@ def ntk_cond_score(model: nn.Module, x: torch.Tensor, method: str = NTK_METHOD,
 
 
 def _shared_ntk(ctx: ProxyContext) -> ProxyResult:
-    key = ("ntk_cond", ctx.seed, ctx.batch_size, ctx.resolution)
-    if key not in ctx.memo:
-        model = prepare(ctx)
-        x, _ = batch(ctx)
-        ctx.memo[key] = ntk_cond_score(model, x)
-    return ctx.memo[key]
+    return ctx.shared(("ntk_cond", ctx.seed, ctx.batch_size, ctx.resolution),
+                      lambda: ntk_cond_score(prepare(ctx), batch(ctx)[0]))
 
 
 @register_proxy("ntk_cond", min_batch_size=2, version=2,  # 2: channels_last on the CPU
@@ -403,12 +399,8 @@ def gradsign_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: s
 
 
 def _shared_gradsign(ctx: ProxyContext) -> ProxyResult:
-    key = ("gradsign", ctx.seed, ctx.batch_size, ctx.resolution)
-    if key not in ctx.memo:
-        model = prepare(ctx)
-        x, y = batch(ctx)
-        ctx.memo[key] = gradsign_score(model, x, y)
-    return ctx.memo[key]
+    return ctx.shared(("gradsign", ctx.seed, ctx.batch_size, ctx.resolution),
+                      lambda: gradsign_score(prepare(ctx), *batch(ctx)))
 
 
 @register_proxy("gradsign", min_batch_size=2, version=3,  # 2: unused layers left out; 3: batched by hooks
@@ -541,10 +533,8 @@ def stage_counts(model: nn.Module, resolution: int, in_channels: int = 3) -> Lis
 
 
 def _stages(ctx: ProxyContext) -> List[Dict[str, int]]:
-    key = ("stages", ctx.resolution)
-    if key not in ctx.memo:
-        ctx.memo[key] = stage_counts(ctx.build(residual=True), ctx.resolution, ctx.in_channels)
-    return ctx.memo[key]
+    return ctx.shared(("stages", ctx.resolution),
+                      lambda: stage_counts(ctx.build(residual=True), ctx.resolution, ctx.in_channels))
 
 
 def _stage_proxy(what: str, k: int):

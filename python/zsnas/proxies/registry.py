@@ -59,6 +59,13 @@ class ProxyContext:
     data: Optional[str] = None  # a data source (zsnas.data): batch() draws its images and labels, not noise
     memo: Dict[Any, Any] = field(default_factory=dict)  # work shared by the proxies of one request
 
+    def shared(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """compute() once per request for every proxy asking under `key` (work several proxies
+        read: one NTK, one pass of ReLU codes, ...); `key` names the work and what it depends on."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
     def generator(self, salt: int = 0) -> torch.Generator:
         """A generator on ctx.device seeded from (seed, salt): proxies never touch the global RNG."""
         g = torch.Generator(device=self.device)
