@@ -158,7 +158,8 @@ def _profile_ntk(cell: str, batch_size: int, device, ntk_after) -> None:
     with profile() as prof:
         ntk_gram()
     print(f"# {cell}, batch {batch_size}, {device}: forward {fwd:.3f} s, one backward of the batch {bwd:.3f} s, "
-          f"NTK ({ntk_after[0]}) {ntk:.2f} s = {ntk / batch_size:.3f} s per row ({ntk / batch_size / bwd:.2f} backwards)")
+          f"NTK ({ntk_after[0]}) {ntk:.2f} s = {ntk / batch_size:.3f} s per row "
+          f"({ntk / batch_size / bwd:.2f} backwards)")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
