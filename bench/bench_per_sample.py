@@ -8,14 +8,18 @@ values of both, measured in one run:
 * phi: jvp probes in the contiguous layout (before) against channels_last;
 * te_nas: ntk_cond's NTK plus linear regions (its cost is ntk_cond's).
 
-    python bench/bench_per_sample.py [--cells 5] [--batch 64] [--device cuda] [--float64] [--profile]
+    python bench/bench_per_sample.py [--cells 5] [--batch 64] [--device cuda] [--float64] [--profile] [--vmap]
+
+--vmap adds a row ntk_cond_vmap: the loop (before) against autograd.grad(is_grads_batched=True)
+(after), both in the default layout.
 
 --profile only profiles ntk_cond's path on the first cell: the seconds of one forward, of one
 backward of the batch, of the NTK (one backward per row), and the ops it spends them in
 (torch.profiler): a row that costs one backward leaves nothing to batch away.
 
 BN couples the samples of the NTK's batch, so every NTK row is a full-batch backward whichever
-way it is taken (autograd.grad(is_grads_batched=True) measured 0.5-0.6x the loop on this CPU);
+way it is taken (autograd.grad(is_grads_batched=True) measured 0.49x the loop on this CPU,
+--vmap);
 what is left to win is the layout. Values are float32; "rel diff" is |after − before| / |before|
 (the float32 NTK itself is only good to ~1e-3 against float64 on some cells); --float64 also
 runs both sides in float64, where the two computations agree beyond float32's rounding.
@@ -55,6 +59,8 @@ def main() -> None:
     ap.add_argument("--float64", action="store_true",
                     help="also compute both sides in float64 (untimed) and print their relative difference")
     ap.add_argument("--profile", action="store_true", help="profile ntk_cond's path on the first cell and exit")
+    ap.add_argument("--vmap", action="store_true", help="add ntk_cond_vmap: the loop against the batched backward, "
+                                                        "both in the default layout")
     a = ap.parse_args()
     device = torch.device(a.device)
     ntk_after = ("loop", True) if device.type == "cpu" else ("batched", False)
@@ -86,6 +92,10 @@ def main() -> None:
             ("phi", lambda m, x, y, pl, xp, pr: FP.phi_score(pl, xp, pr, channels_last=False).value,
              lambda m, x, y, pl, xp, pr: FP.phi_score(pl, xp, pr, channels_last=True).value),
         )
+        if a.vmap:
+            def ntk(method):
+                return lambda m, x, y, pl, xp, pr: FP.ntk_cond_score(m, x, method, channels_last=ntk_after[1]).value
+            cases += (("ntk_cond_vmap", ntk("loop"), ntk("batched")),)
         args32 = (model, x, y, plain, xp, probes)
         args64 = None
         if a.float64:  # Module.double() converts in place: copies of the networks

@@ -106,7 +106,7 @@ def ntk_gram(model: nn.Module, x: torch.Tensor, method: str = "batched",
 
 
 # BN couples the samples, so every NTK row costs a full-batch backward whichever way it is taken;
-# vmap over the cotangents measured 0.5-0.6x the loop on this CPU (bench/bench_per_sample.py).
+# vmap over the cotangents measured 0.49x the loop on this CPU (bench/bench_per_sample.py --vmap).
 NTK_METHOD = "loop"
 
 
@@ -412,14 +412,17 @@ def gradsign(ctx: ProxyContext) -> ProxyResult:
 
 
 @register_proxy("gradsign_sum", min_batch_size=2,
-                description="Σ_k |Σ_i sign(∂L_i/∂W_k)|, GradSign as its paper sums it over the weight entries "
-                            "(higher is better)")
+                description="Σ_k |Σ_i sign(∂L_i/∂W_k)|, GradSign summed over the weight entries as its authors' "
+                            "code for the published numbers does (higher is better)")
 def gradsign_sum(ctx: ProxyContext) -> ProxyResult:
-    """GradSign's sum over every weight entry k instead of AZ-NAS's mean: it grows with the number
-    of weights, which the mean divides out (measured on nb201_dev: the mean ranks at τ −0.14, the
-    sum at 0.57, #params at 0.54). An unused layer's entries add 0 to it, so counting its zeros
-    (the authors' code) or leaving it out (AZ-NAS's) gives the same sum. One per-sample pass
-    serves both when they score one network."""
+    """GradSign's sum over every weight entry k instead of AZ-NAS's mean. The GradSign authors'
+    scripts behind their published NB201 τ (naswot-code/gradsign.py) and ρ (the zero-cost-nas
+    measure grad_conflict, results under 201_results_batch_128/sum/) take np.nansum; the mean is
+    in their stand-alone zero-cost-nas-code/gradsign.py and AZ-NAS's port, which REFERENCE §9
+    follows for ``gradsign``. The sum grows with the number of weights, which the mean divides
+    out (nb201_dev: mean τ −0.14, sum 0.57, #params 0.54). An unused layer's entries add 0, so
+    counting its zeros or leaving it out gives the same sum. One per-sample pass serves both
+    when they score one network."""
     r = _shared_gradsign(ctx)
     return _result("gradsign_sum", r.sub_scores["sum"], degenerate=r.degenerate, mean=r.value,
                    layers_used=r.sub_scores["layers_used"])
