@@ -405,7 +405,7 @@ def _shared_gradsign(ctx: ProxyContext) -> ProxyResult:
 
 @register_proxy("gradsign", min_batch_size=2, version=3,  # 2: unused layers left out; 3: batched by hooks
                 description="mean_k |Σ_i sign(∂L_i/∂W_k)| over the layers run, per-sample gradient sign agreement "
-                            "(higher is better)")
+                            "as AZ-NAS ports it (the authors' published numbers are gradsign_sum; higher is better)")
 def gradsign(ctx: ProxyContext) -> ProxyResult:
     r = _shared_gradsign(ctx)
     return ProxyResult("gradsign", r.value, dict(r.sub_scores), r.degenerate)
