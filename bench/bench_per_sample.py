@@ -22,7 +22,9 @@ way it is taken (autograd.grad(is_grads_batched=True) measured 0.49x the loop on
 --vmap);
 what is left to win is the layout. Values are float32; "rel diff" is |after − before| / |before|
 (the float32 NTK itself is only good to ~1e-3 against float64 on some cells); --float64 also
-runs both sides in float64, where the two computations agree beyond float32's rounding.
+runs both sides in float64 (untimed): how far each float32 value is from the float64 one (the
+float32 floor: a float32 "before" is no better a reference than that), and how far the two
+computations are apart in float64, where they agree beyond float32's rounding.
 """
 from __future__ import annotations
 
@@ -57,7 +59,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu, or cuda: there ntk_cond's after is the batched backward "
                                                    "(autograd.grad with is_grads_batched), unmeasured so far")
     ap.add_argument("--float64", action="store_true",
-                    help="also compute both sides in float64 (untimed) and print their relative difference")
+                    help="also compute both sides in float64 (untimed): each float32 value against it, and the "
+                         "two float64 values' relative difference")
     ap.add_argument("--profile", action="store_true", help="profile ntk_cond's path on the first cell and exit")
     ap.add_argument("--vmap", action="store_true", help="add ntk_cond_vmap: the loop against the batched backward, "
                                                         "both in the default layout")
@@ -70,8 +73,8 @@ def main() -> None:
         return _profile_ntk(rows[0]["arch_str"], a.batch, device, ntk_after)
     print(f"# {a.cells} NB201 cells from {DATA.name}, batch {a.batch}, 32x32, {a.device}, one CPU thread")
     print("| cell | proxy | before s | after s | speed-up | before value | after value | rel diff |"
-          + (" rel diff float64 |" if a.float64 else ""))
-    print("|---|---|---|---|---|---|---|---|" + ("---|" if a.float64 else ""))
+          + (" before vs float64 | after vs float64 | rel diff float64 |" if a.float64 else ""))
+    print("|---|---|---|---|---|---|---|---|" + ("---|" * 3 if a.float64 else ""))
     totals = {}
     for r in rows:
         cell = r["arch_str"]
@@ -109,8 +112,11 @@ def main() -> None:
                 out.append((time.perf_counter() - t0, v))
             (tl, vl), (tb, vb) = out
             rel = _rel(vl, vb)
-            # the same two computations in float64, untimed: do they agree beyond float32 rounding?
-            rel64 = "" if args64 is None else f" {_rel(before(*args64), after(*args64)):.1e} |"
+            # float64, untimed: how far is each float32 value from it, and do the two agree beyond rounding?
+            rel64 = ""
+            if args64 is not None:
+                vl64, vb64 = before(*args64), after(*args64)
+                rel64 = f" {_rel(vl64, vl):.1e} | {_rel(vb64, vb):.1e} | {_rel(vl64, vb64):.1e} |"
             totals.setdefault(name, []).append((tl, tb))
             print(f"| {r['index']} | {name} | {tl:.2f} | {tb:.2f} | {tl / tb:.2f}× | {vl:.6g} | {vb:.6g} | {rel:.1e} |"
                   f"{rel64}", flush=True)
