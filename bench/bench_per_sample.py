@@ -48,10 +48,8 @@ def _rel(before: float, after: float) -> float:
 def main() -> None:
     import torch
 
-    from zsnas.proxies import ProxyContext
     from zsnas.proxies import classic as C
     from zsnas.proxies import further as FP
-    from zsnas.targets import resolve_target
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", type=int, default=5)
@@ -77,11 +75,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|" + ("---|" * 3 if a.float64 else ""))
     totals = {}
     for r in rows:
-        cell = r["arch_str"]
-        t = resolve_target(cell)
-        ctx = ProxyContext(build=t.build, batch_size=a.batch, resolution=32, seed=0, device=device)
-        model = C.prepare(ctx)
-        x, y = (v.to(device) for v in C.batch(ctx))
+        ctx, model, x, y = _cell(r["arch_str"], a.batch, device)
         plain = FP.phi_network(ctx)
         xp = torch.randn(x.shape, generator=C._cpu_generator(ctx, FP.SALT_PHI_INPUT)).to(device)
         probes = torch.randn((FP.PHI_PROBES,) + tuple(x.shape),
@@ -134,18 +128,25 @@ def main() -> None:
         print(f"| {name} | {tl:.2f} | {tb:.2f} | {tl / tb:.2f}× |")
 
 
+def _cell(cell: str, batch_size: int, device):
+    """(ctx, network, inputs, labels) of one NB201 cell as the proxies take them: seed 0, 32x32."""
+    from zsnas.proxies import ProxyContext
+    from zsnas.proxies import classic as C
+    from zsnas.targets import resolve_target
+
+    ctx = ProxyContext(build=resolve_target(cell).build, batch_size=batch_size, resolution=32, seed=0, device=device)
+    x, y = (v.to(device) for v in C.batch(ctx))
+    return ctx, C.prepare(ctx), x, y
+
+
 def _profile_ntk(cell: str, batch_size: int, device, ntk_after) -> None:
     import torch
     from torch.profiler import profile
 
-    from zsnas.proxies import ProxyContext
     from zsnas.proxies import classic as C
     from zsnas.proxies import further as FP
-    from zsnas.targets import resolve_target
 
-    ctx = ProxyContext(build=resolve_target(cell).build, batch_size=batch_size, resolution=32, seed=0, device=device)
-    model = C.prepare(ctx)
-    x, _ = (v.to(device) for v in C.batch(ctx))
+    _, model, x, _ = _cell(cell, batch_size, device)
     if ntk_after[1]:
         model, x = FP._channels_last(model), x.contiguous(memory_format=torch.channels_last)
 
