@@ -93,3 +93,13 @@ def test_report_json_and_table_with_neg_inf():
     assert d["results"]["zen"]["value"] == pytest.approx(rep["zen"].value)
     text = str(rep)
     assert "az_trainability" in text and "zen" in text and "-inf" in text and "total" in text
+
+
+def test_every_builtin_proxy_states_its_orientation():
+    # REFERENCE §7: rank aggregation takes every proxy higher-is-better; `zsnas score --list`
+    # is where a user reads that, so each description must say it.
+    from zsnas.proxies.registry import available_proxies, get_proxy
+
+    builtin = [get_proxy(n) for n in available_proxies() if get_proxy(n).fn.__module__.startswith("zsnas.")]
+    assert len(builtin) >= 40  # the tests' own toy proxies are left out, not zsnas's
+    assert [s.name for s in builtin if "higher is better" not in s.description] == []

@@ -386,7 +386,7 @@ def result_from_scores(name: str, scores: Dict[str, object], value_key: str = "e
 
 
 @register_proxy("az", description="AZ-NAS: all four proxies from one pass; value = expressivity "
-                "(the AZ-NAS score itself exists only over a set, see rank.az_nas_scores)")
+                "(the AZ-NAS score itself exists only over a set, see rank.az_nas_scores; higher is better)")
 def az_proxy(ctx: ProxyContext) -> ProxyResult:
     """All four AZ-NAS proxies in sub_scores; value = expressivity (no aggregation on one net)."""
     return result_from_scores("az", _run(ctx))
@@ -397,7 +397,7 @@ def _single(key: str) -> Callable[[ProxyContext], ProxyResult]:
         return result_from_scores(f"az_{key}", _run(ctx), value_key=key)
 
     fn.__name__ = f"az_{key}_proxy"
-    fn.__doc__ = f"AZ-NAS {key} (one full AZ pass; the other three are in sub_scores)."
+    fn.__doc__ = f"AZ-NAS {key} (one full AZ pass; the other three are in sub_scores; higher is better)."
     return fn
 
 
@@ -415,4 +415,4 @@ def _variant(suffix: str, scheme: str) -> Callable[[ProxyContext], ProxyResult]:
 
 for _suffix, _scheme in INIT_VARIANTS.items():
     register_proxy(f"az-{_suffix}", description=f"AZ-NAS with {_scheme} initialisation (AZ-NAS Table 8); "
-                   f"az-{_suffix}_trainability & co read its sub-scores")(_variant(_suffix, _scheme))
+                   f"az-{_suffix}_trainability & co read its sub-scores (higher is better)")(_variant(_suffix, _scheme))

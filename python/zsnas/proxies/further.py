@@ -550,11 +550,12 @@ def _stage_proxy(what: str, k: int):
     return fn
 
 
+_ORDINALS = ("first", "second", "third", "fourth", "fifth")
 for _k in range(1, STAGES + 1):
     for _what in ("params", "flops"):
         register_proxy(f"{_what}_stage{_k}", fixed_batch="none",
                        description=f"{'parameters' if _what == 'params' else 'conv+linear MACs'} of stage {_k} (the "
-                                   f"layers at the {_k}-th feature resolution; higher is better)")(
+                                   f"layers at the {_ORDINALS[_k - 1]} feature resolution; higher is better)")(
             _stage_proxy(_what, _k))
 
 
@@ -604,7 +605,7 @@ def phi_network(ctx: ProxyContext) -> nn.Module:
 
 
 @register_proxy("phi", needs_residual=False, version=2,  # 2: channels_last on the CPU
-                description="Zen-NAS Φ-score: ln E‖∂f/∂x‖_F, vanilla BN-free network, N(0,1) weights")
+                description="Zen-NAS Φ-score: ln E‖∂f/∂x‖_F, vanilla BN-free network, N(0,1) weights (higher is better)")
 def phi(ctx: ProxyContext) -> ProxyResult:
     model = phi_network(ctx)
     shape = (ctx.batch_size, ctx.in_channels, ctx.resolution, ctx.resolution)

@@ -479,7 +479,7 @@ def vanilla_builder(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]
     return vanilla_build
 
 
-@register_proxy("zen", needs_residual=False, description="Zen-score (Zen-NAS): ln Delta + sum ln sigma_BN, no residuals")
+@register_proxy("zen", needs_residual=False, description="Zen-score (Zen-NAS): ln Delta + sum ln sigma_BN, no residuals (higher is better)")
 def zen_proxy(ctx: ProxyContext) -> ProxyResult:
     """Zen-score on the vanilla network (ctx.build(residual=False), SE removed, activations
     ReLU: zsnas.nn.vanilla): B=ctx.batch_size, ctx.repeats draws, ctx seed."""
