@@ -13,10 +13,17 @@ import argparse
 import json
 import os
 
-# AZ-NAS (Lee & Ham, CVPR 2024) Table 1, NAS-Bench-201 CIFAR-10, Kendall τ
-PUBLISHED_TAU = {"gradsign": 0.618, "te_nas": 0.536, "sum:linear_regions_tenas+ntk_cond_tenas": 0.536, "naswot": 0.557,
+# AZ-NAS (Lee & Ham, CVPR 2024) Table 1, NAS-Bench-201 CIFAR-10, Kendall τ; its GradSign 0.618 is the
+# authors' summed score (gradsign_sum, README)
+PUBLISHED_TAU = {"gradsign_sum": 0.618, "te_nas": 0.536, "sum:linear_regions_tenas+ntk_cond_tenas": 0.536, "naswot": 0.557,
                  "zico": 0.589, "grad_norm": 0.357, "grasp": 0.318, "snip": 0.454, "params": 0.578,
                  "az_expressivity+az_progressivity+az_trainability+flops": 0.741}
+# the README's names for the aggregates that `zsnas bench` names by their spec
+LABELS = {"az_expressivity+az_progressivity+az_trainability+flops": "AZ-NAS (E+P+T+FLOPs, log-rank)",
+          "sum:linear_regions+ntk_cond": "rank sum of linear_regions and ntk_cond",
+          "sum:linear_regions_tenas+ntk_cond": "rank sum of linear_regions_tenas and ntk_cond",
+          "sum:linear_regions_tenas+ntk_cond_tenas":
+              "TE-NAS (rank sum of linear_regions_tenas and ntk_cond_tenas, its own protocols)"}
 
 
 def main() -> None:
@@ -41,7 +48,7 @@ def main() -> None:
 
     for name, e in res["proxies"].items():
         pub = PUBLISHED_TAU.get(name)
-        print(f"| {name} | {f(e.get('kendall'))} | {f(e.get('spearman'))} | {f(e.get('kendall_top20'))} | "
+        print(f"| {LABELS.get(name, name)} | {f(e.get('kendall'))} | {f(e.get('spearman'))} | {f(e.get('kendall_top20'))} | "
               f"{f(e.get('mbr'))} | {f(e.get('seconds_per_arch'), 2)} | {'' if pub is None else pub} |")
 
 
