@@ -107,6 +107,20 @@ def test_bench_report_on_a_run_directory(tmp_path):
     assert r.exit_code != 0 and "holds no bench run" in r.output
 
 
+def test_bench_report_writes_to_an_explicit_out(tmp_path):
+    run, dest = tmp_path / "run", tmp_path / "elsewhere"
+    run.mkdir()
+    lines = ["key,arch,accuracy,p1,flops"] + [f"{i},a{i},{a},{p},{c}" for i, (a, p, c) in enumerate(zip(ACC, P1, COST))]
+    (run / "table.csv").write_text("\n".join(lines) + "\n")
+    r = CliRunner().invoke(main, ["bench", "--report", str(run), "--out", str(dest), "--sample", "3", "--repeats", "4"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in dest.iterdir()) == ["analyses.json", "kendall_matrix.png", "sweep_kendall.png"]
+    assert sorted(p.name for p in run.iterdir()) == ["table.csv"]  # the run itself is only read
+    assert f"analyses: {dest / 'analyses.json'}" in r.output
+    d = json.loads((dest / "analyses.json").read_text())
+    assert d["proxies"]["p1"]["br@1"] == pytest.approx(A.br_at_k(P1, ACC, 1))
+
+
 def test_te_nas_rank_sum_aggregation():
     from zsnas.evaluate import _parse_aggregates, rank_aggregate_columns
 

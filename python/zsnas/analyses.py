@@ -253,10 +253,11 @@ COSTS = ("flops", "params", "depth")
 
 def report(run_dir: str, ks: Sequence[int] = (1, 10, 50), sample: Optional[int] = 100, repeats: int = 100,
            hybrid: Optional[Sequence[str]] = None, hybrid_by: str = "kendall", seed: int = 0,
-           plots: bool = True) -> dict:
+           plots: bool = True, out_dir: Optional[str] = None) -> dict:
     """Every analysis over a bench run's scores (no re-scoring); writes analyses.json and the
-    sweep and τ-matrix plots into the run directory. mBR is reported at budgets of each cost
-    column the run has (flops, params, depth: scored as proxies)."""
+    sweep and τ-matrix plots into `out_dir` (default: the run directory, which otherwise only
+    gets the summary of a stopped run). mBR is reported at budgets of each cost column the run has (flops, params,
+    depth: scored as proxies)."""
     import json
     import os
 
@@ -281,10 +282,12 @@ def report(run_dir: str, ks: Sequence[int] = (1, 10, 50), sample: Optional[int] 
         if unknown:
             raise ValueError(f"hybrid: {', '.join(unknown)} not in the run (it has {', '.join(cols)})")
         out["hybrid"] = hybrid_search({h: cols[h] for h in hybrid}, acc, cost=costs.get("flops"), by=hybrid_by)
+    dest = str(run_dir if out_dir is None else out_dir)
+    os.makedirs(dest, exist_ok=True)
     if plots:
-        sweep_plot(os.path.join(str(run_dir), "sweep_kendall.png"), {n: e["sweep"] for n, e in out["proxies"].items()})
-        matrix_plot(os.path.join(str(run_dir), "kendall_matrix.png"), out["kendall_matrix"])
-    write_atomic(os.path.join(str(run_dir), "analyses.json"), json.dumps(out, indent=1, allow_nan=False))
+        sweep_plot(os.path.join(dest, "sweep_kendall.png"), {n: e["sweep"] for n, e in out["proxies"].items()})
+        matrix_plot(os.path.join(dest, "kendall_matrix.png"), out["kendall_matrix"])
+    write_atomic(os.path.join(dest, "analyses.json"), json.dumps(out, indent=1, allow_nan=False))
     return out
 
 

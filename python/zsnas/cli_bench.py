@@ -7,9 +7,11 @@ The lead attaches ``bench`` to the ``zsnas`` click group; it also runs on its ow
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
+from click.core import ParameterSource
 
 from . import defaults
 from .cli_common import backend_choice, backend_options, dataset_option, device_option, import_option, positive
@@ -43,7 +45,8 @@ from .cli_common import backend_choice, backend_options, dataset_option, device_
                    "aggregation); a 'sum:' prefix sums the ranks as TE-NAS does "
                    "(sum:linear_regions_tenas+ntk_cond_tenas).")
 @click.option("--out", default=defaults.BENCH_OUT, show_default=True, type=click.Path(file_okay=False),
-              help="Run directory (scores.jsonl, table.csv, results.json, plots/).")
+              help="Run directory (scores.jsonl, table.csv, results.json, plots/); with --report, where the "
+                   "analyses go [default there: RUN itself].")
 @click.option("--limit", default=None, type=positive(), help="Score only the first N rows.")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Keep the scores already in OUT and score only what is missing.")
@@ -80,9 +83,16 @@ def bench(data, report_dir, sample, draws, hybrid, hybrid_by, pareto_objectives,
     if report_dir is not None:
         from .analyses import format_report, report
 
+        # an --out given with --report receives the analyses; else they go beside the run's scores
+        explicit_out = click.get_current_context().get_parameter_source("out") != ParameterSource.DEFAULT
+        dest = out if explicit_out else report_dir
         r = report(report_dir, sample=sample, repeats=draws, seed=seed, plots=not no_plots,
-                   hybrid=[h.strip() for h in hybrid.split(",") if h.strip()] if hybrid else None, hybrid_by=hybrid_by)
+                   hybrid=[h.strip() for h in hybrid.split(",") if h.strip()] if hybrid else None, hybrid_by=hybrid_by,
+                   out_dir=dest)
         click.echo(json.dumps(r, indent=1) if as_json else format_report(r))
+        if not as_json:
+            click.echo(f"\nanalyses: {os.path.join(dest, 'analyses.json')}"
+                       + ("" if no_plots else ", sweep_kendall.png, kendall_matrix.png"))
         return
     if pareto_objectives is not None:
         _exact_front(space, pareto_objectives, out, against, device, seed, batch_size, backend_choice(backend, workers),
