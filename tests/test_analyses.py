@@ -130,3 +130,19 @@ def test_te_nas_rank_sum_aggregation():
         ("sum:linear_regions+ntk_cond", ("linear_regions", "ntk_cond"), "sum"), ("a+b", ("a", "b"), "log")]
     with pytest.raises(ValueError, match="must be one of log, sum"):
         _parse_aggregates("max:a+b")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--report", "RUN", "--proxies", "synflow"], "--proxies only applies with DATA.csv, not with --report"),
+    (["DATA", "--report", "RUN"], "DATA.csv and --report are different jobs"),
+    (["DATA", "--hybrid", "p1", "--repeats", "3"], "--repeats, --hybrid only apply with --report, not with DATA.csv"),
+    (["--pareto", "params,-flops", "--sample", "4"], "--sample only applies with --report, not with --pareto"),
+    (["--report", "RUN", "--against", "RUN"], "--against only applies with --pareto, not with --report"),
+])
+def test_bench_refuses_options_of_another_mode(tmp_path, args, says):
+    # each would otherwise be ignored without a word
+    data = tmp_path / "t.csv"
+    data.write_text("arch,accuracy\na0,1.0\n")
+    args = [str(data) if a == "DATA" else str(tmp_path) if a == "RUN" else a for a in args]
+    r = CliRunner().invoke(main, ["bench"] + args)
+    assert r.exit_code == 2 and says in r.output, r.output

@@ -80,11 +80,13 @@ def bench(data, report_dir, sample, draws, hybrid, hybrid_by, pareto_objectives,
     from . import evaluate as ev
     from .interrupts import exit_code, signal_name
 
+    explicit = _explicit_options(click.get_current_context())
+    _check_mode(data, report_dir, pareto_objectives, explicit)
     if report_dir is not None:
         from .analyses import format_report, report
 
         # an --out given with --report receives the analyses; else they go beside the run's scores
-        explicit_out = click.get_current_context().get_parameter_source("out") != ParameterSource.DEFAULT
+        explicit_out = "out" in explicit
         dest = out if explicit_out else report_dir
         r = report(report_dir, sample=sample, repeats=draws, seed=seed, plots=not no_plots,
                    hybrid=[h.strip() for h in hybrid.split(",") if h.strip()] if hybrid else None, hybrid_by=hybrid_by,
@@ -140,6 +142,33 @@ def bench(data, report_dir, sample, draws, hybrid, hybrid_by, pareto_objectives,
     if results["missing_accuracy"]:
         click.echo(f"warning: {len(results['missing_accuracy'])} rows of {data} have no accuracy (blank or NaN) "
                    f"and are left out of every correlation", err=True)
+
+
+# the options that mean something in one mode only (the rest serve several); given in another,
+# they would be ignored without a word
+_MODE_ONLY = {"report": ("sample", "draws", "hybrid", "hybrid_by"), "pareto": ("space", "against"),
+              "score": ("proxies", "aggregate", "limit", "arch_column", "acc_column", "budgets")}
+
+
+def _explicit_options(ctx: click.Context) -> set:
+    return {name for name in ctx.params
+            if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+
+
+def _check_mode(data, report_dir, pareto_objectives, explicit: set) -> None:
+    """One of DATA.csv, --report RUN, --pareto OBJECTIVES; options of another mode are an error."""
+    modes = [m for m, given in (("score", data is not None), ("report", report_dir is not None),
+                                ("pareto", pareto_objectives is not None)) if given]
+    names = {"score": "DATA.csv", "report": "--report", "pareto": "--pareto"}
+    if len(modes) > 1:
+        raise click.UsageError(f"{' and '.join(names[m] for m in modes)} are different jobs: give one")
+    mode = modes[0] if modes else "score"
+    flag = {"draws": "--repeats"}
+    for other, options in _MODE_ONLY.items():
+        stray = [flag.get(o, "--" + o.replace("_", "-")) for o in options if o in explicit and other != mode]
+        if stray:
+            raise click.UsageError(f"{', '.join(stray)} only {'apply' if len(stray) > 1 else 'applies'} with "
+                                   f"{names[other]}, not with {names[mode]}")
 
 
 def _exact_front(space, objectives, out, against, device, seed, batch_size, backend, workers, threads, progress, plots,
